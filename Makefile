@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` (train, export, generate) and `make test`.
+# Each creates .venv and installs what it needs from pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO := runs/demo
+
+.PHONY: demo test bench bench-quick clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed  ## about 6 minutes on 2 CPU cores: train on toy faces, export, generate
+	rm -rf $(DEMO)
+	$(PY) -m train --out $(DEMO) --ngf 32 --ndf 32 --batch-size 64 --max-steps 3000 --num-images 10000 \
+		--sample-every 250 --checkpoint-every 1000 --quiet
+	$(PY) -m export $(DEMO) --outdir $(DEMO)/export
+	$(VENV)/bin/dcgan generate $(DEMO)/export/generator.onnx --seeds 0-63 --grid 8x8 --out $(DEMO)/grid.png
+	$(VENV)/bin/dcgan interpolate $(DEMO)/export/generator.onnx --seeds 1,2,3,4 --steps 16 --out $(DEMO)/walk.gif
+	$(VENV)/bin/dcgan arithmetic $(DEMO)/export/generator.onnx --plus 1,2,3 --minus 4,5,6 --plus 7,8,9 \
+		--out $(DEMO)/arithmetic.png
+	@echo "look at: $(DEMO)/grid.png $(DEMO)/walk.gif $(DEMO)/arithmetic.png $(DEMO)/progress.gif $(DEMO)/loss.png"
+
+test: $(VENV)/.installed  ## the test suite, then the benchmarks once each in quick mode
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed  ## full benchmarks (several minutes): JSON in .benchmarks/, table and plot in benchmarks/results/
+	$(PY) -m benchmarks run
+
+clean:
+	rm -rf $(VENV) runs .benchmarks .pytest_cache

@@ -1,0 +1,102 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import shared_data
+from train.data import DataError, load_dataset, to_model_range
+
+
+def write_idx(path, images, compress):
+    raw = b"\x00\x00\x08\x03" + struct.pack(">3I", *images.shape) + images.tobytes()
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    Image.new("RGB", (80, 60), (255, 0, 0)).save(tmp_path / "red.jpg")
+    rgba = Image.new("RGBA", (64, 64), (0, 0, 255, 0))  # fully transparent: must become the white background
+    rgba.save(sub / "clear.png")
+    pal = Image.new("P", (64, 64), 0)
+    pal.putpalette([0, 255, 0] * 256)
+    pal.save(tmp_path / "palette.png")
+    Image.new("L", (32, 32), 128).save(tmp_path / "grey.bmp")
+    frames = [Image.new("RGB", (64, 64), c) for c in ((0, 0, 0), (255, 255, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(tmp_path / "pic.webp")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    good = tmp_path / "whole.png"
+    Image.new("RGB", (64, 64), (9, 9, 9)).save(good)
+    (tmp_path / "truncated.png").write_bytes(good.read_bytes()[:60])
+    (tmp_path / "readme.txt").write_text("ignored: not an image extension")
+    return tmp_path
+
+
+def test_folder_loads_every_kind_and_skips_broken(mixed_folder):
+    with pytest.warns(UserWarning, match=r"skipped 3 of 10 files"):
+        ds = load_dataset(str(mixed_folder), 32, 3)
+    assert ds.images.shape == (7, 3, 32, 32) and ds.images.dtype == torch.uint8 and ds.skipped == 3
+    colours = {tuple(img[:, 16, 16].tolist()) for img in ds.images}
+    assert (255, 255, 255) in colours  # transparent RGBA over the background
+    assert (0, 255, 0) in colours  # palette image
+    assert (0, 0, 0) in colours  # the GIF's first frame, not its second
+    assert (128, 128, 128) in colours  # grey converted to RGB
+
+
+def test_folder_to_grey(mixed_folder):
+    with pytest.warns(UserWarning):
+        ds = load_dataset(str(mixed_folder), 64, 1)
+    assert ds.images.shape == (7, 1, 64, 64)
+
+
+def test_model_range():
+    x = to_model_range(torch.tensor([0, 255], dtype=torch.uint8))
+    assert x.tolist() == [-1.0, 1.0]
+
+
+def test_missing_and_empty_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_dataset(str(tmp_path / "nope"), 32, 3)
+    with pytest.raises(DataError, match="no images"):
+        load_dataset(str(tmp_path), 32, 3)
+    (tmp_path / "bad.png").write_bytes(b"junk")
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="none of the 1 image files"):
+        load_dataset(str(tmp_path), 32, 3)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_idx_pads_28_to_32(tmp_path, compress):
+    imgs = np.random.RandomState(0).randint(0, 256, (5, 28, 28)).astype(np.uint8)
+    write_idx(tmp_path / "train-images-idx3-ubyte", imgs, compress)
+    ds = load_dataset(str(tmp_path), 32, 1)
+    assert ds.images.shape == (5, 1, 32, 32)
+    assert np.array_equal(ds.images[:, 0, 2:30, 2:30].numpy(), imgs)
+    assert ds.images[:, :, :2].sum() == 0
+    assert load_dataset(str(tmp_path / "train-images-idx3-ubyte"), 64, 3).images.shape == (5, 3, 64, 64)
+
+
+def test_idx_truncated(tmp_path):
+    imgs = np.zeros((5, 28, 28), np.uint8)
+    write_idx(tmp_path / "train-images-idx3-ubyte", imgs, False)
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(DataError, match="truncated"):
+        load_dataset(str(path), 32, 1)
+
+
+def test_real_fashion_mnist():
+    ds = load_dataset(str(shared_data("fashion-mnist")), 32, 1)
+    assert ds.images.shape == (60_000, 1, 32, 32)
+
+
+def test_real_twemoji_palette_and_alpha():
+    ds = load_dataset(str(shared_data("twemoji64")), 64, 3)
+    assert len(ds) > 3000 and ds.skipped == 0
+    corners = ds.images[:, :, 0, 0].float().mean().item()
+    assert corners > 240  # transparent corners composited onto white

@@ -1,0 +1,95 @@
+import json
+
+import pytest
+import torch
+
+from conftest import shared_data, train_tiny
+from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from train.step import DeviceError, pick_machine
+from train.config import TrainConfig
+
+
+def test_dry_run_writes_every_artifact(tmp_path):
+    assert train_tiny(tmp_path, "--dry-run") == 0
+    for name in ("config.json", "metrics.jsonl", "loss.png", "progress.gif", "checkpoints/last.pt",
+                 "checkpoints/step000001.pt", "samples/step000000.png", "samples/step000001.png"):
+        assert (tmp_path / name).is_file(), name
+    row = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"step", "loss_d", "loss_g", "d_x", "d_g_z", "images_per_s"} <= set(row)
+    assert TrainConfig.from_dict(json.loads((tmp_path / "config.json").read_text())).max_steps == 1
+
+
+def test_dry_run_on_real_twemoji(tmp_path):
+    data = shared_data("twemoji64")
+    from train.__main__ import main
+
+    assert main(["--data", str(data), "--dry-run", "--ngf", "8", "--ndf", "8", "--batch-size", "8",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["dataset"] == "twemoji64" and state["step"] == 1
+
+
+def test_checkpoint_holds_everything(tiny_run):
+    state = load_checkpoint(tiny_run / "checkpoints" / "last.pt")
+    assert {"generator", "discriminator", "optim", "rng", "config", "step", "data_order"} <= set(state)
+    assert TrainConfig.from_dict(state["config"]).ngf == 8
+    assert state["step"] == 4
+
+
+def weights(run):
+    return load_checkpoint(run / "checkpoints" / "last.pt")["generator"]
+
+
+def test_resume_is_exact(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert train_tiny(straight, "--max-steps", "6", "--num-images", "48") == 0
+    assert train_tiny(split, "--max-steps", "3", "--num-images", "48") == 0
+    assert train_tiny(split, "--max-steps", "6", "--num-images", "48", "--resume") == 0
+    a, b = weights(straight), weights(split)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    lines = (split / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_refuses_architecture_changes(tmp_path, capsys):
+    assert train_tiny(tmp_path, "--dry-run") == 0
+    with pytest.raises(SystemExit, match="ngf"):
+        train_tiny(tmp_path, "--resume", "--ngf", "16")
+    with pytest.raises(SystemExit, match="already holds a run"):
+        train_tiny(tmp_path, "--dry-run")
+
+
+def test_bad_arguments_exit_2(tmp_path, capsys):
+    assert train_tiny(tmp_path, "--data", str(tmp_path / "missing")) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert train_tiny(tmp_path, "--batch-size", "1000") == 2
+    assert "fewer than --batch-size" in capsys.readouterr().err
+
+
+def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="no CUDA GPU"):
+        pick_machine(TrainConfig(device="cuda"))
+    assert pick_machine(TrainConfig(device="auto")).device.type == "cpu"
+    assert pick_machine(TrainConfig(precision="fp32")).precision == "fp32"
+
+
+def test_checkpoints_load_safely(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "dcgan-checkpoint", "payload": Boom()}, evil)
+    with pytest.raises(CheckpointError, match="not plain data"):
+        load_checkpoint(evil)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not a DCGAN checkpoint"):
+        load_checkpoint(foreign)
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, {"step": 1})
+    good.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(good)
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files

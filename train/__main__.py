@@ -1,0 +1,220 @@
+"""Train a DCGAN: `python -m train --help`.
+
+Writes a run directory: config.json, checkpoints/last.pt (+ periodic), samples/*.png (fixed-noise
+grids), metrics.jsonl, loss.png and progress.gif. `--resume` continues a run exactly.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from train import artifacts
+from train.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
+from train.config import TrainConfig
+from train.data import DataError, load_dataset, to_model_range
+from train.model import build_models, count_params
+from train.step import DeviceError, GANStep, pick_machine
+
+EXAMPLES = """examples:
+  python -m train --out runs/faces                          # built-in toy faces, 64x64 RGB
+  python -m train --data ../shared/data/fashion-mnist --image-size 32 --channels 1 --epochs 5 --out runs/fmnist
+  python -m train --data path/to/images --max-steps 20000 --checkpoint-every 1000 --out runs/mine
+  python -m train --out runs/faces --resume --max-steps 4000   # continue (and extend) a run
+  python -m train --dry-run --out /tmp/smoke                # one step, every artifact written
+"""
+# Flags that may change when resuming; every other flag must match the run's saved config.
+RESUMABLE = {"epochs", "max_steps", "checkpoint_every", "sample_every", "device", "threads"}
+SAMPLE_SEEDS = range(64)  # the fixed-noise grid shows seeds 0-63, as `dcgan generate --seeds 0-63` would
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--data", help=f"image folder (searched recursively), IDX file or folder, or 'toyfaces' (default {d.data})")
+    a("--num-images", type=int, help=f"toy faces to draw (default {d.num_images})")
+    a("--hflip", action="store_true", default=None, help="random horizontal flips")
+    a("--image-size", type=int, choices=(32, 64, 128), help=f"default {d.image_size}")
+    a("--channels", type=int, choices=(1, 3), help=f"default {d.channels}")
+    a("--nz", type=int, help=f"latent dimension (default {d.nz})")
+    a("--ngf", type=int, help=f"generator width (default {d.ngf})")
+    a("--ndf", type=int, help=f"discriminator width (default {d.ndf})")
+    a("--batch-size", type=int, help=f"default {d.batch_size}")
+    a("--epochs", type=int, help=f"passes over the data (default {d.epochs})")
+    a("--max-steps", type=int, help="stop after this many steps (overrides --epochs)")
+    a("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
+    a("--beta1", type=float, help=f"Adam beta1 (default {d.beta1})")
+    a("--seed", type=int, help=f"default {d.seed}")
+    a("--device", choices=("auto", "cpu", "cuda"), help="default auto (CUDA if usable)")
+    a("--precision", choices=("auto", "bf16", "fp32"), help="default auto: bf16 where the CPU has it, AMP on CUDA")
+    a("--threads", type=int, help="CPU threads (default: torch's choice)")
+    a("--checkpoint-every", type=int, help=f"steps between checkpoints (default {d.checkpoint_every})")
+    a("--sample-every", type=int, help=f"steps between sample grids (default {d.sample_every})")
+    a("--out", default="runs/dcgan", help="run directory (default runs/dcgan)")
+    a("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
+    a("--dry-run", action="store_true", help="one step, every artifact written (a smoke test)")
+    a("--quiet", action="store_true", help="no progress bar: one line per sample grid")
+    return p.parse_args(argv)
+
+
+def given(args: argparse.Namespace) -> dict:
+    """The config fields the user set on the command line."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {k: v for k, v in vars(args).items() if k in fields and v is not None}
+
+
+def make_config(args: argparse.Namespace, out: Path) -> tuple[TrainConfig, dict | None]:
+    """The run's config and, with --resume, its last checkpoint."""
+    flags = given(args)
+    if not args.resume:
+        if (out / "checkpoints" / "last.pt").exists():
+            raise SystemExit(f"error: {out} already holds a run: pass --resume to continue it, or pick another --out")
+        cfg = TrainConfig(**flags)
+        if args.dry_run:
+            cfg = cfg.replace(max_steps=1, num_images=min(cfg.num_images, cfg.batch_size))
+        return cfg, None
+    state = load_checkpoint(out / "checkpoints" / "last.pt")
+    saved = TrainConfig.from_dict(state["config"])
+    clash = {k: v for k, v in flags.items() if k not in RESUMABLE and getattr(saved, k) != v}
+    if clash:
+        raise SystemExit(f"error: --resume keeps the run's saved config; these flags differ from it: {clash}. "
+                         f"Only {sorted(RESUMABLE)} may change on resume.")
+    return saved.replace(**{k: v for k, v in flags.items() if k in RESUMABLE}), state
+
+
+def steps_plan(cfg: TrainConfig, n_images: int) -> tuple[int, int]:
+    """(steps per epoch, total steps)."""
+    per_epoch = n_images // cfg.batch_size
+    if per_epoch == 0:
+        raise DataError(f"the data set has {n_images} images, fewer than --batch-size {cfg.batch_size}: lower it")
+    return per_epoch, cfg.max_steps or cfg.epochs * per_epoch
+
+
+def batch_indices(cfg: TrainConfig, n_images: int, per_epoch: int, step: int) -> torch.Tensor:
+    """Data order is a pure function of (seed, step): epoch e shuffles with RandomState([seed, e])."""
+    epoch, pos = divmod(step, per_epoch)
+    perm = np.random.RandomState([cfg.seed, epoch]).permutation(n_images)
+    return torch.from_numpy(perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    try:
+        cfg, state = make_config(args, out)
+        machine = pick_machine(cfg)
+        data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.num_images, cfg.seed)
+        per_epoch, total = steps_plan(cfg, len(data))
+    except (ValueError, DeviceError, CheckpointError) as e:  # DataError is a ValueError
+        print(f"error: {e}", file=sys.stderr)
+        return 2 if not isinstance(e, CheckpointError) else 1
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if machine.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    for sub in ("checkpoints", "samples"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "config.json", lambda f: f.write(cfg.to_json().encode()))
+
+    torch.manual_seed(cfg.seed)
+    g, d = build_models(cfg)
+    g, d = (m.to(machine.device, memory_format=torch.channels_last) for m in (g, d))
+    step_fn = GANStep(g, d, cfg, machine)
+    step = 0
+    if state is not None:
+        g.load_state_dict(state["generator"])
+        d.load_state_dict(state["discriminator"])
+        step_fn.load_state_dict(state["optim"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if machine.device.type == "cuda" and state["rng"].get("cuda"):
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        step = state["step"]
+        artifacts.truncate_metrics(out / "metrics.jsonl", step)
+    fixed_z = artifacts.fixed_latents(SAMPLE_SEEDS, cfg.nz).to(machine.device)
+
+    def save(final: bool = False) -> Path:
+        ckpt = {"config": cfg.to_dict(), "step": step, "epoch": step // per_epoch,
+                "data_order": {"rule": "RandomState([seed, epoch]).permutation(N)", "epoch": step // per_epoch,
+                               "position": step % per_epoch, "images": len(data)},
+                "generator": g.state_dict(), "discriminator": d.state_dict(), "optim": step_fn.state_dict(),
+                "rng": {"torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state_all() if machine.device.type == "cuda" else []},
+                "dataset": data.name, "precision": machine.precision}
+        last = out / "checkpoints" / "last.pt"
+        save_checkpoint(last, ckpt)
+        if final or step % cfg.checkpoint_every == 0:
+            periodic = out / "checkpoints" / f"step{step:06d}.pt"
+            periodic.unlink(missing_ok=True)
+            os.link(last, periodic)  # last.pt is only ever replaced, never modified: a hard link is a safe copy
+        artifacts.save_loss_curve(artifacts.read_metrics(out / "metrics.jsonl"), out / "loss.png")
+        return last
+
+    def sample() -> None:
+        g.eval()  # the running statistics: what export ships
+        with torch.no_grad():
+            imgs = g(fixed_z)
+        g.train()
+        artifacts.save_png(artifacts.grid_image(imgs), out / "samples" / f"step{step:06d}.png")
+
+    print(f"data: {data.name}, {len(data)} images{f' ({data.skipped} unreadable skipped)' if data.skipped else ''}; "
+          f"G {count_params(g):,} params, D {count_params(d):,}; {machine.device} {machine.precision}, "
+          f"{torch.get_num_threads()} threads; steps {step}->{total} ({per_epoch}/epoch)", file=sys.stderr)
+    if step == 0:
+        sample()
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
+    metrics_file = open(out / "metrics.jsonl", "a")
+    try:
+        while step < total:
+            t0 = time.perf_counter()
+            idx = batch_indices(cfg, len(data), per_epoch, step)
+            real = to_model_range(data.images[idx].to(machine.device, non_blocking=True))
+            if cfg.hflip:
+                flip = torch.rand(len(idx)) < 0.5
+                real[flip.to(machine.device)] = real[flip.to(machine.device)].flip(-1)
+            z = torch.randn(cfg.batch_size, cfg.nz, 1, 1).to(machine.device)  # CPU RNG: same noise on any device
+            m = step_fn(real, z)
+            step += 1
+            m = {"step": step, **{k: round(v, 5) for k, v in m.items()},
+                 "images_per_s": round(cfg.batch_size / (time.perf_counter() - t0), 1)}
+            metrics_file.write(json.dumps(m) + "\n")
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss_d=f"{m['loss_d']:.3f}", loss_g=f"{m['loss_g']:.3f}", img_s=m["images_per_s"])
+            if step % cfg.sample_every == 0 or step == total:
+                sample()
+                if args.quiet:
+                    print(f"step {step}/{total} loss_d {m['loss_d']:.3f} loss_g {m['loss_g']:.3f} "
+                          f"D(x) {m['d_x']:.2f} D(G(z)) {m['d_g_z']:.2f} {m['images_per_s']} img/s", file=sys.stderr)
+            if step % cfg.checkpoint_every == 0 and step < total:
+                metrics_file.flush()
+                save()
+    except KeyboardInterrupt:
+        metrics_file.close()
+        print(f"\ninterrupted: saved {save()} at step {step}; continue with --resume", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+        metrics_file.close()
+    last = save(final=True)
+    artifacts.save_progress_gif(sorted((out / "samples").glob("step*.png")), out / "progress.gif")
+    print(f"done: {step} steps. checkpoint {last}, samples in {out / 'samples'}, progress.gif, loss.png\n"
+          f"next: python -m export {out} --outdir {out / 'export'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The one training configuration: a frozen dataclass saved in every run and checkpoint.
+
+Later stages (export, runtime) read the architecture from here, so they need no flags.
+
+>>> cfg = TrainConfig(image_size=32, channels=1)
+>>> cfg.n_upsample, cfg.ngf * cfg.seed_mult
+(3, 256)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+IMAGE_SIZES = (32, 64, 128)
+CHANNELS = (1, 3)
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # data
+    data: str = "toyfaces"  # image folder, IDX file/folder, or "toyfaces" (built in, no download)
+    num_images: int = 20_000  # toyfaces only: how many faces to draw
+    hflip: bool = False  # random horizontal flips (helps tiny data sets)
+    # model
+    image_size: int = 64  # 32, 64 or 128; log2(size) - 2 upsampling stages after the 4x4 seed
+    channels: int = 3  # 1 (grey) or 3 (RGB)
+    nz: int = 100  # latent dimension
+    ngf: int = 64  # generator width (channels of its last hidden block)
+    ndf: int = 64  # discriminator width (channels of its first block)
+    # optimisation (defaults from the DCGAN paper)
+    batch_size: int = 128  # images per step
+    epochs: int = 5  # passes over the data, unless max_steps is set
+    max_steps: int = 0  # stop after this many steps (0: use epochs)
+    lr: float = 2e-4  # Adam learning rate, both networks
+    beta1: float = 0.5  # Adam beta1
+    beta2: float = 0.999  # Adam beta2
+    seed: int = 0  # seeds data order, weights, noise and the toy faces
+    # machinery
+    device: str = "auto"  # auto, cpu or cuda
+    precision: str = "auto"  # auto (bf16 where the CPU has it, AMP on CUDA), bf16 or fp32
+    threads: int = 0  # CPU threads for torch (0: torch's default)
+    checkpoint_every: int = 500  # steps between checkpoints (last.pt is always kept)
+    sample_every: int = 100  # steps between fixed-noise sample grids
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.image_size not in IMAGE_SIZES:
+            problems.append(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
+        if self.channels not in CHANNELS:
+            problems.append(f"channels must be 1 or 3, got {self.channels}")
+        for name in ("nz", "ngf", "ndf", "batch_size", "num_images", "checkpoint_every", "sample_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("epochs", "max_steps", "threads"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.epochs == 0 and self.max_steps == 0:
+            problems.append("set epochs or max_steps above 0")
+        if not 0 < self.lr < 1:
+            problems.append(f"lr must be in (0, 1), got {self.lr}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            problems.append(f"beta1 and beta2 must be in [0, 1), got {self.beta1}, {self.beta2}")
+        if not 0 <= self.seed < 2**32:
+            problems.append(f"seed must be in 0..2**32-1, got {self.seed}")
+        if self.device not in DEVICES:
+            problems.append(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems))
+
+    @property
+    def n_upsample(self) -> int:
+        """Stride-2 transposed convolutions after the 4x4 seed (4 at 64x64)."""
+        return self.image_size.bit_length() - 3
+
+    @property
+    def seed_mult(self) -> int:
+        """Width multiplier of the 4x4 seed block: 8 at 64x64, as in the paper."""
+        return 2 ** (self.n_upsample - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Build from a saved dict; unknown keys are an error, missing keys take defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}: saved by a newer version of this tool?")
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

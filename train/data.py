@@ -1,0 +1,169 @@
+"""Training data: image folders, IDX files (MNIST / Fashion-MNIST) and the built-in toy faces.
+
+Every source becomes one in-memory uint8 tensor (N, C, H, W) at the configured size and channels;
+`to_model_range` maps a batch to [-1, 1] on the device.
+
+>>> ds = load_dataset("toyfaces", image_size=32, channels=1, num_images=8)
+>>> tuple(ds.images.shape), ds.name
+((8, 1, 32, 32), 'toyfaces')
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from train.toyfaces import make_toyfaces
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+BACKGROUND = (255, 255, 255)  # transparent pixels are composited onto this
+
+
+class DataError(ValueError):
+    """The data set cannot be used: missing, empty, or in a format we do not read."""
+
+
+@dataclass
+class Dataset:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    name: str  # "toyfaces", or the folder / file name
+    skipped: int = 0  # files that could not be read
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)  # toy faces only
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def to_model_range(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1]."""
+    return batch.float().div_(127.5).sub_(1.0)
+
+
+def load_dataset(data: str, image_size: int, channels: int, num_images: int = 20_000, seed: int = 0) -> Dataset:
+    """Load `data`: "toyfaces", a folder of images, or an IDX file or folder of them."""
+    if data == "toyfaces":
+        faces = make_toyfaces(num_images, seed, image_size, channels)
+        return Dataset(torch.from_numpy(faces.images).permute(0, 3, 1, 2).contiguous(), "toyfaces", 0, faces.attributes)
+    path = Path(data)
+    if not path.exists():
+        raise DataError(f"data path {str(path)!r} does not exist: pass an image folder, an IDX file, or 'toyfaces'")
+    idx_files = _idx_image_files(path)
+    if idx_files:
+        arrays = [_read_idx(f) for f in idx_files]
+        return Dataset(_fit_grey(np.concatenate(arrays), image_size, channels), path.name)
+    if path.is_file():
+        raise DataError(f"{str(path)!r} is neither an IDX file nor a folder of images")
+    return _load_folder(path, image_size, channels)
+
+
+# ---------------------------------------------------------------- image folders
+
+def _find_images(root: Path) -> list[Path]:
+    found = []
+    for dirpath, _dirs, files in os.walk(root, followlinks=False):  # no symlink loops
+        found += [Path(dirpath, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(found)
+
+
+def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
+    """One image file -> uint8 (C, H, W): first frame, alpha over BACKGROUND, centre crop, resize."""
+    with Image.open(path) as im:
+        im.seek(0)
+        im.load()
+        if im.mode == "P" or im.mode in ("LA", "PA", "RGBa", "La"):
+            im = im.convert("RGBA")
+        if im.mode == "RGBA":
+            canvas = Image.new("RGB", im.size, BACKGROUND)
+            canvas.paste(im, mask=im.getchannel("A"))
+            im = canvas
+        im = im.convert("L" if channels == 1 else "RGB")
+        w, h = im.size
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        im = im.crop((left, top, left + side, top + side))
+        if side != image_size:
+            im = im.resize((image_size, image_size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        return np.asarray(im).reshape(image_size, image_size, channels).transpose(2, 0, 1)
+
+
+def _load_folder(root: Path, image_size: int, channels: int) -> Dataset:
+    files = _find_images(root)
+    if not files:
+        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(root)!r}")
+
+    def read(p: Path) -> np.ndarray | str:
+        try:
+            return load_image(p, image_size, channels)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # truncated, empty, not an image
+            return f"{p}: {type(e).__name__}: {e}"
+
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        results = list(pool.map(read, files))
+    images = [r for r in results if not isinstance(r, str)]
+    errors = [r for r in results if isinstance(r, str)]
+    if errors:
+        warnings.warn(f"skipped {len(errors)} of {len(files)} files that could not be read as images "
+                      f"(first: {errors[0]})", stacklevel=2)
+    if not images:
+        raise DataError(f"none of the {len(files)} image files under {str(root)!r} could be read")
+    return Dataset(torch.from_numpy(np.stack(images)), root.name, skipped=len(errors))
+
+
+# ---------------------------------------------------------------- IDX (MNIST format)
+
+def _idx_image_files(path: Path) -> list[Path]:
+    """IDX image files at `path`: the file itself, or a folder's `train-images*` (else every `*images*`)."""
+    if path.is_file():
+        return [path] if _is_idx(path) else []
+    cands = sorted(p for p in path.iterdir() if "images" in p.name and "idx3" in p.name)
+    train = [p for p in cands if p.name.startswith("train")]
+    return train or cands
+
+
+def _open_maybe_gzip(path: Path):
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def _is_idx(path: Path) -> bool:
+    try:
+        with _open_maybe_gzip(path) as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return len(head) == 4 and head[:3] == b"\x00\x00\x08" and head[3] == 3
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An IDX file of unsigned bytes with 3 dimensions (N, rows, cols)."""
+    with _open_maybe_gzip(path) as f:
+        magic = f.read(4)
+        if len(magic) < 4 or magic[:3] != b"\x00\x00\x08" or magic[3] != 3:
+            raise DataError(f"{str(path)!r} is not an IDX image file (unsigned bytes, 3 dimensions)")
+        dims = struct.unpack(">3I", f.read(12))
+        data = f.read()
+    if len(data) != np.prod(dims):
+        raise DataError(f"{str(path)!r} is truncated: header says {dims}, found {len(data)} bytes of pixels")
+    return np.frombuffer(data, np.uint8).reshape(dims)
+
+
+def _fit_grey(images: np.ndarray, image_size: int, channels: int) -> torch.Tensor:
+    """(N, h, w) grey -> (N, C, size, size): pad when at most 4 px short (28 -> 32), else resize."""
+    n, h, w = images.shape
+    t = torch.from_numpy(images.copy()).unsqueeze(1)
+    if 0 <= image_size - h <= 4 and 0 <= image_size - w <= 4:
+        top, left = (image_size - h) // 2, (image_size - w) // 2
+        t = torch.nn.functional.pad(t, (left, image_size - w - left, top, image_size - h - top))
+    else:
+        t = torch.nn.functional.interpolate(t.float(), size=(image_size, image_size), mode="bilinear",
+                                            antialias=True, align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
+    return t.expand(n, channels, image_size, image_size).contiguous()

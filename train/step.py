@@ -1,0 +1,114 @@
+"""One DCGAN training step, fast by default, and the machine it runs on.
+
+Same algorithm as pytorch/examples dcgan (D on a real batch and a fake batch, then G against the
+updated D, BCE on logits), run faster: channels_last, bf16 autocast where the CPU has native bf16
+(AMP on CUDA), and no D weight gradients in the G step (they are never used).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from train.config import TrainConfig
+
+
+class DeviceError(RuntimeError):
+    """The requested device cannot be used here."""
+
+
+@dataclass(frozen=True)
+class Machine:
+    device: torch.device
+    amp_dtype: torch.dtype | None  # autocast dtype, None for fp32
+
+    @property
+    def precision(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 dot products (AVX512-BF16 or AMX): bf16 autocast is about 2x faster there."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def pick_machine(cfg: TrainConfig) -> Machine:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda was asked for, but no CUDA GPU is usable here "
+                          "(torch.cuda.is_available() is False): use --device cpu or auto")
+    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+    if cfg.precision == "fp32":
+        return Machine(device, None)
+    if device.type == "cuda":
+        return Machine(device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    if cfg.precision == "bf16" or cpu_has_bf16():
+        return Machine(device, torch.bfloat16)
+    return Machine(device, None)  # bf16 without hardware support is slower than fp32
+
+
+class GANStep:
+    """Call with a real batch (float, [-1, 1]) and latents; returns the step's scalars.
+
+    >>> from train.model import build_models
+    >>> cfg = TrainConfig(image_size=32, ngf=8, ndf=8, batch_size=4)
+    >>> g, d = build_models(cfg)
+    >>> step = GANStep(g, d, cfg, Machine(torch.device("cpu"), None))
+    >>> sorted(step(torch.zeros(4, 3, 32, 32), torch.randn(4, 100, 1, 1)))
+    ['d_g_z', 'd_x', 'loss_d', 'loss_g']
+    """
+
+    def __init__(self, g: nn.Module, d: nn.Module, cfg: TrainConfig, machine: Machine):
+        self.g, self.d, self.machine = g, d, machine
+        self.opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        fp16 = machine.amp_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=fp16) if fp16 else None
+
+    def _autocast(self):
+        m = self.machine
+        return torch.autocast(m.device.type, dtype=m.amp_dtype or torch.float32, enabled=m.amp_dtype is not None)
+
+    def _backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        opt.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+
+    def __call__(self, real: torch.Tensor, z: torch.Tensor) -> dict[str, float]:
+        real = real.contiguous(memory_format=torch.channels_last)
+        # (1) D: maximise log D(x) + log(1 - D(G(z)))
+        with self._autocast():
+            fake = self.g(z)
+            out_real = self.d(real).float()
+            out_fake = self.d(fake.detach()).float()
+            loss_d = (F.binary_cross_entropy_with_logits(out_real, torch.ones_like(out_real))
+                      + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake)))
+        self._backward_step(loss_d, self.opt_d)
+        # (2) G: maximise log D(G(z)) against the updated D; D's weights need no gradients here
+        self.d.requires_grad_(False)
+        try:
+            with self._autocast():
+                out = self.d(fake).float()
+                loss_g = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+            self._backward_step(loss_g, self.opt_g)
+        finally:
+            self.d.requires_grad_(True)
+        if self.scaler is not None:
+            self.scaler.update()
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
+                "d_x": torch.sigmoid(out_real).mean().item(), "d_g_z": torch.sigmoid(out_fake).mean().item()}
+
+    def state_dict(self) -> dict:
+        return {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else {}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
