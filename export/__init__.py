@@ -1,0 +1,1 @@
+"""Export a trained DCGAN generator to ONNX and TorchScript: `python -m export --help`."""

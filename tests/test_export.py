@@ -1,0 +1,137 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from dcgan_runtime.metadata import KEY, Metadata
+from export.__main__ import main as export_main
+from export.fold import fold_batchnorm, recalibrate_batchnorm
+from export.formats import parse_formats
+from export.torchscript_export import load_torchscript
+from train.checkpoint import load_checkpoint, save_checkpoint
+from train.model import Generator
+
+
+def randomise_bn(g: Generator, seed: int = 0) -> Generator:
+    """Fresh BN (mean 0, var 1, scale 1) hides axis mistakes: give every channel its own statistics."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=gen) * 2 - 1)
+            m.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
+            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=gen) - 0.5)
+    return g.eval()
+
+
+@pytest.mark.parametrize("size,channels", [(32, 1), (64, 3)])
+def test_fold_is_exact(size, channels):
+    torch.manual_seed(0)
+    g = randomise_bn(Generator(nz=20, ngf=16, channels=channels, image_size=size))
+    folded = fold_batchnorm(g)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    z = torch.randn(7, 20, 1, 1)
+    with torch.no_grad():
+        assert (g(z) - folded(z)).abs().max() <= 1e-5
+    assert g.training is False and isinstance(g.main[1], torch.nn.BatchNorm2d)  # the original is untouched
+
+
+def test_recalibration_recomputes_statistics():
+    torch.manual_seed(0)
+    g = randomise_bn(Generator(nz=20, ngf=8, channels=3, image_size=32))
+    r = recalibrate_batchnorm(g, batches=4)
+    bn_g, bn_r = g.main[1], r.main[1]
+    assert not torch.allclose(bn_g.running_mean, bn_r.running_mean)
+    # the recomputed mean is the batch mean of the conv output over 4 x 64 latents
+    z = torch.randn(4 * 64, 20, 1, 1, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        pre = g.main[0](z)
+    assert torch.allclose(bn_r.running_mean, pre.mean(dim=(0, 2, 3)), atol=1e-5)
+    with pytest.raises(ValueError):
+        recalibrate_batchnorm(g, 0)
+
+
+def test_formats_table_validates():
+    assert [f.filename for f in parse_formats("torchscript, onnx")] == ["generator.onnx", "generator.torchscript"]
+    for bad in ("", "onnx,tflite"):
+        with pytest.raises(ValueError, match="--formats"):
+            parse_formats(bad)
+
+
+def test_export_writes_checked_files(exported, tiny_run):
+    model = onnx.load(str(exported / "generator.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert not list(exported.glob("*.data"))  # self-contained
+    assert "BatchNormalization" not in {n.op_type for n in model.graph.node}
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [100, 1, 1]
+    assert model.graph.input[0].name == "z" and model.graph.output[0].name == "image"
+    props = {p.key: p.value for p in model.metadata_props}
+    module, ts_json = load_torchscript(exported / "generator.torchscript")
+    assert props[KEY] == ts_json  # one document, identical in both files
+    meta = Metadata.from_json(ts_json)
+    assert (meta.latent_dim, meta.image_size, meta.channels, meta.training_steps) == (100, 32, 3, 4)
+    assert meta.bn_folded and not meta.bn_recalibrated and len(meta.weights_sha256) == 64
+    assert meta.training_config["ngf"] == 8
+    report = json.loads((exported / "parity.json").read_text())
+    assert report["passed"] and {r["format"] for r in report["formats"]} == \
+        {"generator.onnx", "generator.torchscript", "generator.fp16.onnx"}
+    fp32 = [r for r in report["formats"] if r["precision"] == "fp32"]
+    assert all(r["max_abs"] <= 1e-5 and [b["batch_size"] for b in r["batches"]] == [1, 3, 64] for r in fp32)
+
+
+def test_torchscript_any_batch_without_project_code(exported, tiny_run):
+    module, _ = load_torchscript(exported / "generator.torchscript")
+    state = load_checkpoint(tiny_run / "checkpoints" / "last.pt")
+    g = Generator(100, 8, 3, 32)
+    g.load_state_dict(state["generator"])
+    g.eval()
+    for bs in (1, 3, 64):
+        z = torch.randn(bs, 100, 1, 1)
+        with torch.no_grad():
+            assert (module(z) - g(z)).abs().max() <= 1e-5
+
+
+def test_fp16_file_keeps_fp32_io(exported):
+    model = onnx.load(str(exported / "generator.fp16.onnx"))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    props = {p.key: p.value for p in model.metadata_props}
+    assert Metadata.from_json(props[KEY]).precision == "fp16"
+
+
+def test_parity_with_randomised_bn_and_recalibration(tiny_run, tmp_path):
+    state = load_checkpoint(tiny_run / "checkpoints" / "last.pt")
+    g = Generator(100, 8, 3, 32)
+    g.load_state_dict(state["generator"])
+    state["generator"] = randomise_bn(g, seed=5).state_dict()
+    ckpt = tmp_path / "random_bn.pt"
+    save_checkpoint(ckpt, {k: v for k, v in state.items() if k not in ("format", "version")})
+    out = tmp_path / "out"
+    assert export_main([str(ckpt), "--outdir", str(out), "--recalibrate-bn", "2"]) == 0
+    report = json.loads((out / "parity.json").read_text())
+    assert report["passed"] and report["bn_recalibrated"]
+    assert all(r["max_abs"] <= 1e-5 for r in report["formats"])
+
+
+def test_refusals(tmp_path, tiny_run, exported, capsys):
+    assert export_main([str(tmp_path / "missing.pt"), "--outdir", str(tmp_path / "o")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"\x80\x02junk")
+    assert export_main([str(corrupt), "--outdir", str(tmp_path / "o")]) == 1
+    assert "corrupt" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model": {}}, foreign)
+    assert export_main([str(foreign), "--outdir", str(tmp_path / "o")]) == 1
+    assert "not a DCGAN checkpoint" in capsys.readouterr().err
+    assert export_main([str(tmp_path), "--outdir", str(tmp_path / "o")]) == 1  # a folder with no run
+    assert export_main([str(tiny_run), "--outdir", str(exported)]) == 2  # holds files, no --force
+    assert "--force" in capsys.readouterr().err
+    assert export_main([str(tiny_run), "--outdir", str(tmp_path / "o"), "--opset", "13"]) == 2
+    assert export_main([str(tiny_run), "--outdir", str(tmp_path / "o"), "--formats", "tflite"]) == 2
+    assert not (tmp_path / "o").exists()  # nothing written on refusal
