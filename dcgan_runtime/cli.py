@@ -1,0 +1,247 @@
+"""The `dcgan` command (also `python -m dcgan_runtime`): generate, interpolate, arithmetic, info, bench.
+
+Exit codes: 0 success, 1 failure (bad model file, write error), 2 usage error (bad arguments).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dcgan_runtime.errors import ModelError
+from dcgan_runtime.generator import Generator
+from dcgan_runtime.images import make_grid, parse_grid, save_gif, save_grid, save_image
+from dcgan_runtime.latent import MAX_SEED, check_seed
+
+MAX_IMAGES = 100_000  # one command's cap; the API has none beyond memory for the result
+
+EXAMPLES = {
+    "generate": """examples:
+  dcgan generate generator.onnx --seeds 0-63 --grid 8x8 --out grid.png
+  dcgan generate generator.onnx --seeds 0-9,42 --outdir imgs/          # imgs/seed0042.png, ...""",
+    "interpolate": """examples:
+  dcgan interpolate generator.onnx --seeds 3,7 --steps 16 --out walk.gif
+  dcgan interpolate generator.onnx --seeds 1,2,3,4 --steps 24 --out loop.gif   # a loop through all four
+  dcgan interpolate generator.onnx --seeds 3,7 --steps 8 --method lerp --out strip.png""",
+    "arithmetic": """examples:
+  dcgan arithmetic generator.onnx --plus 1,2,3 --minus 4,5,6 --plus 7,8,9 --out result.png
+    (each term is the mean latent of its seeds; the figure shows each term's samples and mean,
+     then the result and 8 neighbours with small noise)""",
+    "info": """examples:
+  dcgan info generator.onnx
+  dcgan info generator.onnx --device cuda --json""",
+    "bench": """examples:
+  dcgan bench generator.onnx --batch-sizes 1,8,64,256
+  dcgan bench generator.onnx --threads 2 --rounds 50""",
+}
+
+
+class UsageError(ValueError):
+    """Bad arguments: exit code 2."""
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """'0-3,9' -> [0, 1, 2, 3, 9], as StyleGAN's gen_images.py reads --seeds.
+
+    >>> parse_seeds("0-3,9")
+    [0, 1, 2, 3, 9]
+    """
+    seeds: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                lo, hi = (int(v) for v in part.split("-", 1))
+                if hi < lo:
+                    raise UsageError(f"seed range {part!r} runs backwards")
+                if hi - lo + 1 > MAX_IMAGES:
+                    raise UsageError(f"seed range {part!r} is longer than {MAX_IMAGES:,} images")
+                seeds.extend(range(lo, hi + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError as e:
+            if isinstance(e, UsageError):
+                raise
+            raise UsageError(f"--seeds takes numbers and ranges like 0-63 or 1,5,9; got {spec!r}") from None
+    try:
+        return [check_seed(s) for s in seeds]
+    except ValueError as e:
+        raise UsageError(f"{e} (seeds are 0..{MAX_SEED})") from None
+
+
+def _ints(spec: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{what} takes comma-separated integers, got {spec!r}") from None
+    if not values or min(values) < 1:
+        raise UsageError(f"{what} takes positive integers, got {spec!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dcgan", description="Run an exported DCGAN generator (generator.onnx).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help, description=help, epilog=EXAMPLES[name],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        c.add_argument("model", help="generator.onnx written by `python -m export`")
+        c.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+        c.add_argument("--threads", type=int, help="CPU threads for onnxruntime")
+        return c
+
+    def output(c: argparse.ArgumentParser, required: bool = True) -> None:
+        c.add_argument("--out", required=required, help="output file")
+        c.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+    c = command("generate", "Generate one image per seed, as a grid and/or as separate files.")
+    c.add_argument("--seeds", default="0-15", help="seeds, e.g. 0-63 or 1,5,9 (default 0-15)")
+    c.add_argument("--grid", help="COLSxROWS for --out, e.g. 8x8 (default: as square as fits)")
+    c.add_argument("--outdir", help="also write each image as seedNNNN.png here")
+    c.add_argument("--batch-size", type=int, default=64, help="images per inference call (default 64)")
+    output(c, required=False)
+    c = command("interpolate", "Walk the latent space between seeds: a GIF, or a PNG strip.")
+    c.add_argument("--seeds", required=True, help="two seeds (a walk) or more (a closed loop through them)")
+    c.add_argument("--steps", type=int, default=16, help="frames per leg, endpoints included (default 16)")
+    c.add_argument("--method", choices=("slerp", "lerp"), default="slerp", help="default slerp")
+    c.add_argument("--fps", type=float, default=12.0, help="GIF frame rate (default 12)")
+    output(c)
+    c = command("arithmetic", "Latent vector arithmetic: + and - terms, each the mean of its seeds' latents.")
+    c.add_argument("--plus", action="append", default=[], help="seeds of a + term, e.g. 1,2,3 (repeatable)")
+    c.add_argument("--minus", action="append", default=[], help="seeds of a - term (repeatable)")
+    c.add_argument("--noise", type=float, default=0.25, help="std of the 8 neighbours' noise (default 0.25)")
+    output(c)
+    c = command("info", "Print the model's metadata and the requested vs active execution providers.")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c = command("bench", "Time inference: ms per batch and images/s for each batch size.")
+    c.add_argument("--batch-sizes", default="1,8,64,256", help="default 1,8,64,256")
+    c.add_argument("--rounds", type=int, default=20, help="timed calls per batch size (default 20)")
+    return p
+
+
+def _check_out(path: str, force: bool, suffixes: tuple[str, ...]) -> Path:
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise UsageError(f"--out {path!r} must end in one of {', '.join(suffixes)}")
+    if out.exists() and not force:
+        raise UsageError(f"{path!r} exists: pass --force to overwrite it")
+    return out
+
+
+def run_generate(g: Generator, a: argparse.Namespace) -> None:
+    seeds = parse_seeds(a.seeds)
+    if not a.out and not a.outdir:
+        raise UsageError("give --out FILE (a grid) and/or --outdir DIR (one file per seed)")
+    if a.grid:
+        cols, rows = parse_grid(a.grid)
+        if cols * rows != len(seeds):
+            raise UsageError(f"--grid {a.grid} holds {cols * rows} images but --seeds gives {len(seeds)}")
+    else:
+        cols = int(np.ceil(np.sqrt(len(seeds))))
+    out = _check_out(a.out, a.force, (".png", ".jpg", ".jpeg", ".webp")) if a.out else None
+    if a.outdir:
+        clash = [s for s in seeds if (Path(a.outdir) / f"seed{s:04d}.png").exists()]
+        if clash and not a.force:
+            raise UsageError(f"{Path(a.outdir) / f'seed{clash[0]:04d}.png'} exists: pass --force to overwrite")
+    images = g.generate(seeds=seeds, batch_size=a.batch_size)
+    if out:
+        save_grid(images, out, nrow=cols)
+        print(f"wrote {out} ({len(seeds)} images, {cols} per row)")
+    if a.outdir:
+        for s, img in zip(seeds, images):
+            save_image(img, Path(a.outdir) / f"seed{s:04d}.png")
+        print(f"wrote {len(seeds)} images to {a.outdir}/seedNNNN.png")
+
+
+def run_interpolate(g: Generator, a: argparse.Namespace) -> None:
+    seeds = parse_seeds(a.seeds)
+    if len(seeds) < 2:
+        raise UsageError("--seeds needs at least two seeds to walk between")
+    if a.steps < 2:
+        raise UsageError(f"--steps must be at least 2 (the endpoints are included), got {a.steps}")
+    out = _check_out(a.out, a.force, (".gif", ".png"))
+    z = g.latents(seeds=seeds)
+    if len(seeds) > 2:  # a closed loop: back to the first seed, no repeated frame at the joins
+        z = np.concatenate([z, z[:1]])
+    legs = [g.interpolate(z[i], z[i + 1], a.steps, a.method) for i in range(len(z) - 1)]
+    frames = np.concatenate([legs[0]] + [leg[1:] for leg in legs[1:]])
+    if len(seeds) > 2:
+        frames = frames[:-1]
+    if out.suffix.lower() == ".gif":
+        save_gif(frames, out, fps=a.fps)
+    else:
+        save_grid(frames, out, nrow=len(frames))
+    print(f"wrote {out} ({len(frames)} frames)")
+
+
+def run_arithmetic(g: Generator, a: argparse.Namespace) -> None:
+    if not a.plus:
+        raise UsageError("give at least one --plus term")
+    out = _check_out(a.out, a.force, (".png", ".jpg", ".jpeg", ".webp"))
+    terms = [parse_seeds(s) for s in a.plus + a.minus]
+    result = g.arithmetic(plus=[g.latents(seeds=s) for s in terms[:len(a.plus)]],
+                          minus=[g.latents(seeds=s) for s in terms[len(a.plus):]], neighbours=8, noise=a.noise)
+    # the figure: one row per term (its samples, then its mean), then the result and its 8 neighbours
+    width = max(9, max(len(s) + 1 for s in terms))
+    blank = np.full((1, *g.metadata.image_shape), 255, np.uint8)
+    rows = []
+    for seeds in terms:
+        z = g.latents(seeds=seeds)
+        row = np.concatenate([g.decode(z), g.decode(z.mean(0, keepdims=True))])
+        rows.append(np.concatenate([row] + [blank] * (width - len(row))))
+    rows.append(np.concatenate([result] + [blank] * (width - len(result))))
+    save_image(make_grid(np.concatenate(rows), nrow=width), out, force=True)
+    print(f"wrote {out}: rows are the terms ({len(a.plus)} plus, {len(a.minus)} minus: samples, then mean), "
+          "last row the result and 8 neighbours")
+
+
+def run_info(g: Generator, a: argparse.Namespace) -> None:
+    info = {"model": str(g.path), "requested_providers": g.requested_providers, "active_providers": g.providers,
+            "metadata": json.loads(g.metadata.to_json())}
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return
+    m = g.metadata
+    print(f"model      {g.path}\nimage      {m.image_size}x{m.image_size}x{m.channels}, latent_dim {m.latent_dim}, "
+          f"{m.precision}\nproviders  requested {g.requested_providers}, active {g.providers}\n"
+          f"trained    {m.training_steps} steps on {m.dataset or '?'}\nproducer   {m.producer}, {m.created}\n"
+          f"BatchNorm  folded {m.bn_folded}, recalibrated {m.bn_recalibrated}\nmetadata   {m.to_json()}")
+
+
+def run_bench(g: Generator, a: argparse.Namespace) -> None:
+    sizes = _ints(a.batch_sizes, "--batch-sizes")
+    if a.rounds < 1:
+        raise UsageError(f"--rounds must be at least 1, got {a.rounds}")
+    print(f"providers {g.providers}\n{'batch':>6}{'ms/batch':>11}{'images/s':>11}")
+    for bs in sizes:
+        z = g.latents(bs, seed=0)
+        g.decode(z, output="float", batch_size=bs)  # warm-up
+        times = []
+        for _ in range(a.rounds):
+            t = time.perf_counter()
+            g.decode(z, output="float", batch_size=bs)
+            times.append(time.perf_counter() - t)
+        ms = 1000 * float(np.median(times))
+        print(f"{bs:>6}{ms:>11.2f}{bs / ms * 1000:>11.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.threads is not None and args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        g = Generator.load(args.model, device=args.device, threads=args.threads)
+        {"generate": run_generate, "interpolate": run_interpolate, "arithmetic": run_arithmetic,
+         "info": run_info, "bench": run_bench}[args.command](g, args)
+    except (UsageError, ValueError) as e:
+        print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (ModelError, OSError) as e:
+        print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,196 @@
+"""`Generator`: load an exported `generator.onnx` once, then generate, interpolate and do arithmetic.
+
+>>> g = Generator.load("generator.onnx")            # doctest: +SKIP
+>>> g.generate(seeds=[3, 7]).shape                  # doctest: +SKIP
+(2, 64, 64, 3)
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from dcgan_runtime import latent
+from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
+from dcgan_runtime.images import to_uint8
+from dcgan_runtime.metadata import KEY, Metadata
+
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+MAX_BATCH = 4096
+_warned_fallback = False
+
+
+def resolve_providers(device: str, available: Sequence[str]) -> tuple[list, bool]:
+    """Providers to request for `device` ("auto", "cpu", "cuda", "cuda:N") and whether CUDA is strictly required.
+
+    >>> resolve_providers("cpu", [CUDA, CPU])
+    (['CPUExecutionProvider'], False)
+    >>> resolve_providers("cuda:1", [CUDA, CPU])
+    ([('CUDAExecutionProvider', {'device_id': 1}), 'CPUExecutionProvider'], True)
+    """
+    if device == "cpu":
+        return [CPU], False
+    if device == "auto":
+        return ([CUDA, CPU] if CUDA in available else [CPU]), False
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        if CUDA not in available:
+            raise ProviderError(f"device={device!r}, but this onnxruntime ({ort.__version__}) has no CUDA provider "
+                                f"(available: {list(available)}): pip install 'dcgan[gpu]' (onnxruntime-gpu, "
+                                "not together with onnxruntime), or use device='cpu'")
+        return [(CUDA, {"device_id": int(device[5:] or 0)}) if ":" in device else CUDA, CPU], True
+    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+class Generator:
+    """A loaded DCGAN generator. Thread-safe: one instance may serve many threads."""
+
+    def __init__(self, session: ort.InferenceSession, metadata: Metadata, path: Path, requested: list):
+        self.session, self.metadata, self.path = session, metadata, path
+        self.requested_providers = [p if isinstance(p, str) else p[0] for p in requested]
+        self.providers: list[str] = session.get_providers()  # what actually runs
+        self._cuda = self.providers[0] == CUDA
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "auto", *, providers: Sequence | None = None,
+             provider_options: Sequence[dict] | None = None, session_options: ort.SessionOptions | None = None,
+             threads: int | None = None) -> "Generator":
+        """Open `path` (a `generator.onnx` from `python -m export`), check it, and build the session.
+
+        `device`: "auto" (CUDA when a session really runs on it, else CPU with one warning), "cpu",
+        "cuda" or "cuda:N" (raises ProviderError if CUDA does not actually run). `providers` and
+        `provider_options` override `device`; `threads` sets CPU intra-op threads.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"model file {str(path)!r} does not exist")
+        if providers is not None:
+            requested, strict = list(providers), any((p if isinstance(p, str) else p[0]) == CUDA for p in providers)
+        else:
+            requested, strict = resolve_providers(device, ort.get_available_providers())
+        so = session_options or ort.SessionOptions()
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise ValueError(f"threads must be a positive integer, got {threads!r}")
+            so.intra_op_num_threads = threads
+        try:
+            session = ort.InferenceSession(str(path), sess_options=so, providers=requested,
+                                           provider_options=provider_options)
+        except Exception as e:  # onnxruntime raises its own types for unreadable or invalid models
+            raise ModelError(f"cannot load {str(path)!r} as an ONNX model (truncated, corrupt, or not ONNX): "
+                             f"{str(e).splitlines()[0][:300]}") from None
+        meta = read_metadata(session, path)
+        check_signature(session, meta, path)
+        active = session.get_providers()
+        if any((p if isinstance(p, str) else p[0]) == CUDA for p in requested) and active[0] != CUDA:
+            msg = (f"CUDA was requested but the session runs on {active}: the CUDA provider failed to load "
+                   "(check the CUDA/cuDNN libraries that onnxruntime-gpu needs)")
+            if strict:
+                raise ProviderError(msg)
+            global _warned_fallback
+            if not _warned_fallback:
+                warnings.warn(msg + "; running on CPU", RuntimeWarning, stacklevel=2)
+                _warned_fallback = True
+        return cls(session, meta, path, requested)
+
+    # ------------------------------------------------------------------ latents
+    def latents(self, n: int | None = None, seed: int = 0, *, seeds: Sequence[int] | None = None) -> np.ndarray:
+        """float32 (n, latent_dim) from one RandomState(seed) draw, or one RandomState per seed in `seeds`."""
+        dim = self.metadata.latent_dim
+        if seeds is not None:
+            if n is not None and n != len(seeds):
+                raise ValueError(f"pass n or seeds, not both (n={n}, {len(seeds)} seeds)")
+            return latent.latents_from_seeds(seeds, dim)
+        if n is None:
+            raise ValueError("pass n (with seed) or seeds")
+        return latent.latents_from_seed(n, seed, dim)
+
+    # ------------------------------------------------------------------ the one decode path
+    def decode(self, z: np.ndarray, output: Literal["uint8", "float"] = "uint8", batch_size: int = 64) -> np.ndarray:
+        """Latents (N, latent_dim) -> uint8 (N, H, W, C), or float32 NCHW in [-1, 1] with output="float".
+
+        Runs in chunks of `batch_size` (capped at 4096): memory stays bounded, results do not change.
+        """
+        if output not in ("uint8", "float"):
+            raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be an integer in 1..{MAX_BATCH}, got {batch_size!r}")
+        z = latent.check_latents(z, self.metadata.latent_dim)
+        m = self.metadata
+        shape = (len(z), m.image_size, m.image_size, m.channels) if output == "uint8" else \
+                (len(z), m.channels, m.image_size, m.image_size)
+        out = np.empty(shape, np.uint8 if output == "uint8" else np.float32)
+        for i in range(0, len(z), batch_size):
+            x = self._run(z[i:i + batch_size].reshape(-1, m.latent_dim, 1, 1))
+            out[i:i + batch_size] = to_uint8(x) if output == "uint8" else x
+        return out
+
+    def _run(self, z: np.ndarray) -> np.ndarray:
+        m = self.metadata
+        if not self._cuda:
+            return self.session.run([m.output_name], {m.input_name: z})[0]
+        binding = self.session.io_binding()  # per call: a binding is not shared between threads
+        binding.bind_cpu_input(m.input_name, z)
+        binding.bind_output(m.output_name, "cuda")
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+    # ------------------------------------------------------------------ conveniences over decode
+    def generate(self, n: int | None = None, seed: int = 0, *, seeds: Sequence[int] | None = None,
+                 batch_size: int = 64, output: Literal["uint8", "float"] = "uint8") -> np.ndarray:
+        """Images for `n` latents from `seed`, or one image per seed in `seeds`."""
+        return self.decode(self.latents(n, seed, seeds=seeds), output, batch_size)
+
+    def interpolate(self, z0: np.ndarray, z1: np.ndarray, steps: int = 16, method: str = "slerp",
+                    output: Literal["uint8", "float"] = "uint8") -> np.ndarray:
+        """`steps` images walking from z0 to z1 (both included), by slerp or lerp."""
+        dim = self.metadata.latent_dim
+        z0, z1 = (latent.check_latents(z, dim)[0] for z in (z0, z1))
+        return self.decode(latent.interpolate(z0, z1, steps, method), output)
+
+    def arithmetic(self, plus: Sequence[np.ndarray], minus: Sequence[np.ndarray] = (), neighbours: int = 0,
+                   noise: float = 0.25, seed: int = 0, output: Literal["uint8", "float"] = "uint8") -> np.ndarray:
+        """Decode sum(mean(plus terms)) - sum(mean(minus terms)); each term is (k, latent_dim).
+
+        With `neighbours=8`, also that many images around the result (the paper's figure): (1 + 8) images.
+        """
+        dim = self.metadata.latent_dim
+        plus = [latent.check_latents(t, dim) for t in plus]
+        minus = [latent.check_latents(t, dim) for t in minus]
+        z = latent.arithmetic(plus, minus)
+        return self.decode(latent.neighbours(z, neighbours, noise, seed) if neighbours else z[None], output)
+
+    def __repr__(self) -> str:
+        m = self.metadata
+        return (f"Generator({str(self.path)!r}, {m.image_size}x{m.image_size}x{m.channels}, "
+                f"latent_dim={m.latent_dim}, providers={self.providers})")
+
+
+def read_metadata(session: ort.InferenceSession, path: Path) -> Metadata:
+    props: dict[str, Any] = session.get_modelmeta().custom_metadata_map
+    if KEY not in props:
+        raise MetadataError(f"{str(path)!r} has no '{KEY}' metadata: it was not written by `python -m export` "
+                            "(re-export the checkpoint)")
+    return Metadata.from_json(props[KEY])
+
+
+def check_signature(session: ort.InferenceSession, meta: Metadata, path: Path) -> None:
+    """The graph's one input and output must agree with the metadata, with a dynamic batch dimension."""
+    ins, outs = session.get_inputs(), session.get_outputs()
+    want_in = [meta.latent_dim, 1, 1]
+    want_out = [meta.channels, meta.image_size, meta.image_size]
+    problems = []
+    if len(ins) != 1 or ins[0].name != meta.input_name or list(ins[0].shape[1:]) != want_in:
+        problems.append(f"inputs {[(i.name, i.shape) for i in ins]}, expected {meta.input_name!r} (N, {want_in})")
+    if len(outs) != 1 or outs[0].name != meta.output_name or list(outs[0].shape[1:]) != want_out:
+        problems.append(f"outputs {[(o.name, o.shape) for o in outs]}, expected {meta.output_name!r} (N, {want_out})")
+    for t in ins[:1] + outs[:1]:
+        if isinstance(t.shape[0], int):
+            problems.append(f"{t.name!r} has a fixed batch size {t.shape[0]}: re-export with a dynamic batch")
+        if t.type != "tensor(float)":
+            problems.append(f"{t.name!r} is {t.type}, expected tensor(float)")
+    if problems:
+        raise ModelError(f"{str(path)!r} does not match its dcgan metadata: " + "; ".join(problems))

@@ -1,0 +1,183 @@
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import dcgan_runtime
+from dcgan_runtime import Generator, MetadataError, ModelError, ProviderError, latent
+from dcgan_runtime.generator import CPU, CUDA, resolve_providers
+from train.checkpoint import load_checkpoint
+from train.model import Generator as TorchGenerator
+
+
+@pytest.fixture(scope="module")
+def g(onnx_model):
+    return Generator.load(onnx_model, device="cpu")
+
+
+def test_import_never_loads_torch():
+    code = "import sys, dcgan_runtime; sys.exit(1 if any(m.split('.')[0] == 'torch' for m in sys.modules) else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_import_without_onnxruntime_says_what_to_install():
+    code = ("import sys; sys.modules['onnxruntime'] = None\n"
+            "try:\n    import dcgan_runtime\nexcept ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert "[cpu]" in out and "[gpu]" in out
+
+
+def test_load_reports_what_runs(g):
+    assert g.providers == [CPU] and g.requested_providers == [CPU]
+    assert (g.metadata.latent_dim, g.metadata.image_size, g.metadata.channels) == (100, 32, 3)
+
+
+def test_seed_rule_and_determinism(g):
+    z = g.latents(seeds=[3, 7])
+    assert np.array_equal(z[0], np.random.RandomState(3).standard_normal(100).astype(np.float32))
+    assert np.array_equal(g.latents(1, seed=7), z[1:])  # row 0 of a seed's draw is that seed's latent
+    assert g.latents(16, seed=0).shape == (16, 100)
+    assert np.array_equal(g.generate(seeds=[3, 7]), g.generate(seeds=[3, 7]))
+
+
+def test_batching_never_changes_results(g):
+    together = g.generate(seeds=[3, 5])
+    assert np.array_equal(together[0], g.generate(seeds=[3])[0])
+    assert np.array_equal(together[1], g.generate(seeds=[5])[0])
+    z = g.latents(37, seed=1)
+    a, b = g.decode(z, output="float", batch_size=64), g.decode(z, output="float", batch_size=5)
+    assert np.array_equal(a, b)
+
+
+def test_decode_matches_the_pytorch_twin(g, tiny_run):
+    state = load_checkpoint(tiny_run / "checkpoints" / "last.pt")
+    twin = TorchGenerator(100, 8, 3, 32)
+    twin.load_state_dict(state["generator"])
+    z = g.latents(64, seed=9)
+    with torch.no_grad():
+        want = twin.eval()(torch.from_numpy(z).view(64, 100, 1, 1)).numpy()
+    got = g.decode(z, output="float")
+    assert got.shape == (64, 3, 32, 32) and np.abs(got - want).max() <= 1e-5
+    imgs = g.decode(z)
+    assert imgs.dtype == np.uint8 and imgs.shape == (64, 32, 32, 3)
+    assert np.abs(imgs.astype(int) - dcgan_runtime.to_uint8(want).astype(int)).max() <= 1
+
+
+def test_interpolate_and_arithmetic(g):
+    z0, z1 = g.latents(seeds=[1, 2])
+    frames = g.interpolate(z0, z1, steps=6)
+    assert frames.shape == (6, 32, 32, 3)
+    assert np.array_equal(frames[0], g.decode(z0[None])[0]) and np.array_equal(frames[-1], g.decode(z1[None])[0])
+    a, b, c = (g.latents(seeds=s) for s in ([1, 2, 3], [4, 5, 6], [7, 8, 9]))
+    out = g.arithmetic(plus=[a, c], minus=[b], neighbours=8)
+    assert out.shape == (9, 32, 32, 3)
+    assert np.array_equal(out[0], g.decode((a.mean(0) - b.mean(0) + c.mean(0))[None])[0])
+
+
+def test_threads_give_serial_results(g):
+    seeds = [[i, i + 1, i + 2][: 1 + i % 3] for i in range(8)]
+    serial = [g.generate(seeds=s) for s in seeds]
+    results, errors = [None] * 8, []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                results[i] = g.generate(seeds=seeds[i])
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and all(np.array_equal(r, s) for r, s in zip(results, serial))
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda g: g.generate(0), "positive"),
+    (lambda g: g.generate(seeds=[-1]), "outside"),
+    (lambda g: g.generate(seeds=[2**32]), "outside"),
+    (lambda g: g.decode(np.zeros((2, 99), np.float32)), r"shape \(N, 100\)"),
+    (lambda g: g.decode(np.zeros((2, 100), np.int64)), "floating point"),
+    (lambda g: g.decode(np.full((1, 100), np.nan, np.float32)), "NaN"),
+    (lambda g: g.decode(np.zeros((1, 100), np.float32), output="png"), "output"),
+    (lambda g: g.decode(np.zeros((1, 100), np.float32), batch_size=0), "batch_size"),
+    (lambda g: g.interpolate(np.zeros(100), np.ones(100), steps=1), "steps"),
+    (lambda g: g.interpolate(np.zeros(100), np.ones(100), method="cubic"), "method"),
+    (lambda g: g.arithmetic(plus=[]), "at least one"),
+])
+def test_bad_arguments_raise_value_error(g, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(g)
+
+
+def test_huge_n_runs_in_bounded_batches(g, monkeypatch):
+    seen = []
+    real = g._run
+    monkeypatch.setattr(g, "_run", lambda z: (seen.append(len(z)), real(z))[1])
+    g.generate(300, seed=0, batch_size=128)
+    assert seen == [128, 128, 44]
+
+
+def set_metadata(src, dst, value):
+    model = onnx.load(str(src))
+    for p in model.metadata_props:
+        if p.key == "dcgan":
+            if value is None:
+                model.metadata_props.remove(p)
+            else:
+                p.value = value
+    onnx.save(model, str(dst))
+
+
+def test_model_errors(tmp_path, onnx_model):
+    with pytest.raises(ModelError, match="does not exist"):
+        Generator.load(tmp_path / "none.onnx")
+    (tmp_path / "text.onnx").write_text("hello")
+    with pytest.raises(ModelError, match="cannot load"):
+        Generator.load(tmp_path / "text.onnx")
+    (tmp_path / "cut.onnx").write_bytes(onnx_model.read_bytes()[:5000])
+    with pytest.raises(ModelError, match="cannot load"):
+        Generator.load(tmp_path / "cut.onnx")
+    set_metadata(onnx_model, tmp_path / "nometa.onnx", None)
+    with pytest.raises(MetadataError, match="no 'dcgan' metadata"):
+        Generator.load(tmp_path / "nometa.onnx")
+    meta = dcgan_runtime.Metadata(latent_dim=100, image_size=32, channels=3, format_version=1)
+    future = meta.to_json().replace('"format_version": 1', '"format_version": 99')
+    set_metadata(onnx_model, tmp_path / "future.onnx", future)
+    with pytest.raises(MetadataError, match="newer than this runtime"):
+        Generator.load(tmp_path / "future.onnx")
+    set_metadata(onnx_model, tmp_path / "liar.onnx", meta.to_json().replace('"latent_dim": 100', '"latent_dim": 64'))
+    with pytest.raises(ModelError, match="does not match its dcgan metadata"):
+        Generator.load(tmp_path / "liar.onnx")
+
+
+def test_provider_selection_logic():
+    assert resolve_providers("auto", [CPU]) == ([CPU], False)
+    assert resolve_providers("auto", [CUDA, CPU]) == ([CUDA, CPU], False)
+    assert resolve_providers("cuda", [CUDA, CPU]) == ([CUDA, CPU], True)
+    with pytest.raises(ProviderError, match=r"dcgan\[gpu\]"):
+        resolve_providers("cuda", [CPU])
+    with pytest.raises(ValueError, match="device"):
+        resolve_providers("tpu", [CPU])
+
+
+def test_cuda_that_falls_back_to_cpu_raises(onnx_model, monkeypatch):
+    # onnxruntime-gpu without a usable GPU runs on CPU quietly: we must not.
+    import onnxruntime as ort
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(dcgan_runtime.generator, "_warned_fallback", False)
+    real = ort.InferenceSession
+    monkeypatch.setattr(ort, "InferenceSession", lambda path, sess_options, providers, provider_options:
+                        real(path, sess_options=sess_options, providers=[CPU]))
+    with pytest.raises(ProviderError, match="runs on"):
+        Generator.load(onnx_model, device="cuda")
+    with pytest.warns(RuntimeWarning, match="running on CPU"):
+        g = Generator.load(onnx_model, device="auto")
+    assert g.providers == [CPU] and g.requested_providers == [CUDA, CPU]
