@@ -21,6 +21,7 @@ from export import parity
 from export.fold import fold_batchnorm, recalibrate_batchnorm
 from export.formats import FORMATS, parse_formats
 from export.onnx_export import MIN_OPSET, HalfPrecision, save_onnx, to_onnx
+from export.rewrite import project_first_layer
 from export.torchscript_export import save_torchscript
 from train.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
 from train.config import TrainConfig
@@ -102,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     for fmt in formats:
         path = outdir / fmt.filename
         if fmt.name == "onnx":
-            save_onnx(to_onnx(folded, meta, args.opset), path)
+            save_onnx(to_onnx(project_first_layer(folded), meta, args.opset), path)
             report["formats"].append(parity.parity_rows(fmt.filename, parity.onnx_runner(path), g, cfg.nz))
             written.append(path)
             if args.fp16:
-                half = HalfPrecision(fold_batchnorm(g))
+                half = HalfPrecision(project_first_layer(folded))
                 fp16_path = outdir / fmt.fp16_variant
                 save_onnx(to_onnx(half, Metadata(**{**meta.__dict__, "precision": "fp16"}), args.opset), fp16_path)
                 report["formats"].append(parity.parity_rows(fp16_path.name, parity.onnx_runner(fp16_path), g, cfg.nz, "fp16"))

@@ -135,3 +135,19 @@ def test_refusals(tmp_path, tiny_run, exported, capsys):
     assert export_main([str(tiny_run), "--outdir", str(tmp_path / "o"), "--opset", "13"]) == 2
     assert export_main([str(tiny_run), "--outdir", str(tmp_path / "o"), "--formats", "tflite"]) == 2
     assert not (tmp_path / "o").exists()  # nothing written on refusal
+
+
+def test_latent_projection_is_exact():
+    from export.rewrite import project_first_layer
+
+    torch.manual_seed(1)
+    folded = fold_batchnorm(randomise_bn(Generator(nz=20, ngf=16, channels=3, image_size=64)))
+    projected = project_first_layer(folded)
+    z = torch.randn(9, 20, 1, 1)
+    with torch.no_grad():
+        assert (projected(z) - folded(z)).abs().max() <= 1e-5
+
+
+def test_onnx_graph_starts_with_a_matrix_product(onnx_model):
+    ops = [n.op_type for n in onnx.load(str(onnx_model)).graph.node]
+    assert ops.count("ConvTranspose") == 3 and ("Gemm" in ops or "MatMul" in ops)  # 32x32: 1 projection + 3 convT
