@@ -16,7 +16,7 @@ from train.model import Generator as TorchGenerator
 
 @pytest.fixture(scope="module")
 def g(onnx_model):
-    return Generator.load(onnx_model, device="cpu")
+    return Generator.load(onnx_model, device="cpu", threads=2)  # 2 workers: batches of 4+ run split
 
 
 def test_import_never_loads_torch():
@@ -48,6 +48,8 @@ def test_batching_never_changes_results(g):
     together = g.generate(seeds=[3, 5])
     assert np.array_equal(together[0], g.generate(seeds=[3])[0])
     assert np.array_equal(together[1], g.generate(seeds=[5])[0])
+    many = g.generate(seeds=range(9))  # split across the two single-threaded workers
+    assert all(np.array_equal(many[i], g.generate(seeds=[i])[0]) for i in range(9))  # one image: the wide session
     z = g.latents(37, seed=1)
     a, b = g.decode(z, output="float", batch_size=64), g.decode(z, output="float", batch_size=5)
     assert np.array_equal(a, b)
