@@ -24,8 +24,8 @@ demo: $(VENV)/.installed  ## about 6 minutes on 2 CPU cores: train on toy faces,
 		--out $(DEMO)/arithmetic.png
 	@echo "look at: $(DEMO)/grid.png $(DEMO)/walk.gif $(DEMO)/arithmetic.png $(DEMO)/progress.gif $(DEMO)/loss.png"
 
-test: $(VENV)/.installed  ## the test suite, then the benchmarks once each in quick mode
-	$(PY) -m pytest
+test: $(VENV)/.installed  ## the test suite, plus every benchmark run once in quick mode (catches breakage)
+	$(PY) -m pytest tests benchmarks --quick --benchmark-disable
 
 bench: $(VENV)/.installed  ## full benchmarks (several minutes): JSON in .benchmarks/, table and plot in benchmarks/results/
 	$(PY) -m benchmarks run

@@ -1,0 +1,102 @@
+"""Inference latency and throughput of one exported 64x64 generator, per backend and batch size."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from benchmarks.conftest import THREADS, latents, record
+
+
+def test_onnxruntime_cpu(benchmark, model_dir, batch_size, rounds):
+    from dcgan_runtime import Generator
+
+    g = Generator.load(model_dir / "export" / "generator.onnx", device="cpu", threads=THREADS)
+    z = latents(batch_size)
+    record(benchmark, "dcgan_runtime (onnxruntime CPU)", batch_size, g.providers[0])
+    benchmark.pedantic(g.decode, args=(z,), kwargs={"output": "float", "batch_size": batch_size}, **rounds)
+
+
+def test_torchscript_cpu(benchmark, model_dir, batch_size, rounds):
+    from export.torchscript_export import load_torchscript
+
+    module, _ = load_torchscript(model_dir / "export" / "generator.torchscript")
+    z = torch.from_numpy(latents(batch_size))
+    record(benchmark, "TorchScript CPU", batch_size, "torch cpu")
+    with torch.inference_mode():
+        benchmark.pedantic(module, args=(z,), **rounds)
+
+
+def test_eager_cpu(benchmark, eager_model, batch_size, rounds):
+    z = torch.from_numpy(latents(batch_size))
+    record(benchmark, "PyTorch eager CPU", batch_size, "torch cpu")
+    with torch.inference_mode():
+        benchmark.pedantic(eager_model, args=(z,), **rounds)
+
+
+def test_torch_compile_cpu(benchmark, eager_model, batch_size, rounds):
+    compiled = torch.compile(eager_model, dynamic=False)
+    z = torch.from_numpy(latents(batch_size))
+    with torch.inference_mode():
+        t = time.perf_counter()
+        compiled(z)  # compiles for this batch size
+        compile_s = time.perf_counter() - t
+        record(benchmark, "torch.compile CPU", batch_size, "torch cpu (inductor)", compile_s=round(compile_s, 2))
+        benchmark.pedantic(compiled, args=(z,), **rounds)
+
+
+# ---------------------------------------------------------------- CUDA variants (GPU machines only)
+
+def _needs_cuda():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine: the CUDA variants run where one is")
+
+
+def _cuda_timer(fn):
+    def run(*args):
+        out = fn(*args)
+        torch.cuda.synchronize()
+        return out
+    return run
+
+
+def test_eager_cuda(benchmark, eager_model, batch_size, rounds):
+    _needs_cuda()
+    import copy
+
+    model = copy.deepcopy(eager_model).cuda()
+    z = torch.from_numpy(latents(batch_size)).cuda()
+    record(benchmark, "PyTorch eager CUDA", batch_size, "torch cuda")
+    with torch.inference_mode():
+        benchmark.pedantic(_cuda_timer(model), args=(z,), **rounds)
+
+
+def test_torchscript_cuda(benchmark, model_dir, batch_size, rounds):
+    _needs_cuda()
+    from export.torchscript_export import load_torchscript
+
+    module, _ = load_torchscript(model_dir / "export" / "generator.torchscript", map_location="cuda")
+    z = torch.from_numpy(latents(batch_size)).cuda()
+    record(benchmark, "TorchScript CUDA", batch_size, "torch cuda")
+    with torch.inference_mode():
+        benchmark.pedantic(_cuda_timer(module), args=(z,), **rounds)
+
+
+@pytest.mark.parametrize("io_binding", [True, False], ids=["iobinding", "run"])
+@pytest.mark.parametrize("variant", ["generator.onnx", "generator.fp16.onnx"])
+def test_onnxruntime_cuda(benchmark, model_dir, batch_size, rounds, variant, io_binding):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("onnxruntime has no CUDA provider here: install onnxruntime-gpu ([gpu]) on a GPU machine")
+    from dcgan_runtime import Generator
+
+    g = Generator.load(model_dir / "export" / variant, device="cuda")  # raises rather than fall back to CPU
+    z = latents(batch_size)
+    how = "IO binding" if io_binding else "session.run"
+    record(benchmark, f"onnxruntime CUDA ({variant}, {how})", batch_size, g.providers[0])
+    if io_binding:
+        benchmark.pedantic(g.decode, args=(z,), kwargs={"output": "float", "batch_size": batch_size}, **rounds)
+    else:
+        benchmark.pedantic(g.session.run, args=(None, {"z": z}), **rounds)

@@ -1,0 +1,90 @@
+"""Training speed: the project's default CPU step against the pytorch/examples dcgan loop, side by side.
+
+Also the machine's measured matrix-multiply rate (fp32 and bf16; the fastest of torch.mm, numpy and
+oneDNN), so every figure can be read as a fraction of what the hardware allows (a roofline line).
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.conftest import record
+from benchmarks.reference import ReferenceStep
+from train.config import TrainConfig
+from train.model import build_models
+from train.step import GANStep, Machine, pick_machine
+
+
+def _setup(quick: bool):
+    cfg = TrainConfig(batch_size=32 if quick else 128, device="cpu")
+    torch.manual_seed(0)
+    real = torch.rand(cfg.batch_size, 3, 64, 64) * 2 - 1
+    noise = torch.randn(cfg.batch_size, cfg.nz, 1, 1)
+    return cfg, real, noise
+
+
+def _flops(step, real, noise) -> int:
+    with FlopCounterMode(display=False) as counter:
+        step(real, noise)
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("loop", ["reference (pytorch/examples, fp32)", "default"])
+def test_training_step(benchmark, request, loop, rounds):
+    cfg, real, noise = _setup(request.config.getoption("--quick"))
+    g, d = build_models(cfg)
+    if loop == "default":
+        machine = pick_machine(cfg)
+        g, d = (m.to(memory_format=torch.channels_last) for m in (g, d))
+        step = GANStep(g, d, cfg, machine)
+        precision = machine.precision
+    else:
+        step, precision = ReferenceStep(g, d, cfg), "fp32"
+    flops = _flops(step, real, noise)
+    record(benchmark, f"training step: {loop}", cfg.batch_size, f"cpu {precision}",
+           flops_per_image=flops / cfg.batch_size, kind="training")
+    benchmark.pedantic(step, args=(real, noise), rounds=max(3, rounds["rounds"] // 2), warmup_rounds=1)
+
+
+def test_matmul_peak_numpy(benchmark, request, rounds):
+    """numpy's BLAS can beat torch.mm on some CPUs: the roofline takes the faster of the two."""
+    import numpy as np
+
+    n = 1024 if request.config.getoption("--quick") else 2048
+    a, b = np.random.rand(n, n).astype(np.float32), np.random.rand(n, n).astype(np.float32)
+    record(benchmark, f"numpy matmul {n}x{n} fp32", 1, "cpu fp32", flops_per_call=2 * n**3, kind="peak")
+    benchmark.pedantic(np.matmul, args=(a, b), rounds=rounds["rounds"], warmup_rounds=rounds["warmup_rounds"])
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_matmul_peak_onednn(benchmark, request, dtype, rounds):
+    """A matrix product (channels x channels) @ (channels x pixels) run as a 1x1 convolution through oneDNN,
+    the library behind PyTorch's CPU convolutions: on some CPUs far faster than torch.mm's BLAS."""
+    c, hw = (256, 32) if request.config.getoption("--quick") else (512, 64)
+    t = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    x = torch.randn(1, c, hw, hw, dtype=t).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(c, c, 1, 1, dtype=t)
+    record(benchmark, f"oneDNN 1x1 conv {c}x{c}x{hw * hw} {dtype}", 1, f"cpu {dtype}", flops_per_call=2 * c * c * hw * hw,
+           kind="peak")
+    benchmark.pedantic(torch.nn.functional.conv2d, args=(x, w), rounds=rounds["rounds"],
+                       warmup_rounds=rounds["warmup_rounds"])
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_matmul_peak(benchmark, request, dtype, device, rounds):
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    n = (1024 if request.config.getoption("--quick") else 2048) * (4 if device == "cuda" else 1)
+    t = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    a, b = torch.randn(n, n, dtype=t, device=device), torch.randn(n, n, dtype=t, device=device)
+    record(benchmark, f"matmul {n}x{n} {dtype}", 1, f"{device} {dtype}", flops_per_call=2 * n**3, kind="peak")
+
+    def mm():
+        out = torch.mm(a, b)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    benchmark.pedantic(mm, rounds=rounds["rounds"], warmup_rounds=rounds["warmup_rounds"])

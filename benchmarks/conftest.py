@@ -1,0 +1,103 @@
+"""Benchmark fixtures: one exported generator shared by every backend, fixed threads, machine info.
+
+`pytest benchmarks/` runs the full set; `pytest benchmarks/ --quick` (what `make test` runs) uses
+small batch sizes and few rounds so CI catches breakage in well under a minute.
+"""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+THREADS = int(os.environ.get("DCGAN_BENCH_THREADS", torch.get_num_threads()))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true", help="small batch sizes, few rounds (CI smoke mode)")
+
+
+def pytest_configure(config):
+    torch.set_num_threads(THREADS)
+
+
+def quick(config) -> bool:
+    return bool(config.getoption("--quick"))
+
+
+def pytest_generate_tests(metafunc):
+    if "batch_size" in metafunc.fixturenames:
+        metafunc.parametrize("batch_size", [1, 8] if quick(metafunc.config) else [1, 8, 64, 256])
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    import onnxruntime
+
+    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": THREADS, "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__, "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+@pytest.fixture(scope="session")
+def rounds(request) -> dict:
+    return {"rounds": 3, "warmup_rounds": 1} if quick(request.config) else {"rounds": 15, "warmup_rounds": 3}
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """The classic 64x64 generator with random weights and randomised BN statistics, exported as users would."""
+    from export.__main__ import main as export_main
+    from train.checkpoint import save_checkpoint
+    from train.config import TrainConfig
+    from train.model import build_models
+
+    torch.manual_seed(0)
+    cfg = TrainConfig()
+    g, d = build_models(cfg)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    root = tmp_path_factory.mktemp("bench")
+    save_checkpoint(root / "g.pt", {"config": cfg.to_dict(), "step": 0, "generator": g.state_dict(),
+                                    "dataset": "random weights"})
+    assert export_main([str(root / "g.pt"), "--outdir", str(root / "export"), "--fp16"]) == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def eager_model(model_dir) -> torch.nn.Module:
+    """The unfolded model in eval mode: what a user would run without this project."""
+    from train.checkpoint import load_checkpoint
+    from train.config import TrainConfig
+    from train.model import build_generator
+
+    state = load_checkpoint(model_dir / "g.pt")
+    g = build_generator(TrainConfig.from_dict(state["config"]))
+    g.load_state_dict(state["generator"])
+    return g.eval()
+
+
+def latents(batch_size: int, nz: int = 100) -> np.ndarray:
+    return np.random.RandomState(0).standard_normal((batch_size, nz, 1, 1)).astype(np.float32)
+
+
+def record(benchmark, backend: str, batch_size: int, provider: str, **extra) -> None:
+    """Attach what the report needs; images/s is derived from the median after the run."""
+    benchmark.extra_info.update({"backend": backend, "batch_size": batch_size, "provider": provider,
+                                 "machine": machine_info(), **extra})

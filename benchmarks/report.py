@@ -1,0 +1,109 @@
+"""Turn a pytest-benchmark JSON file into a markdown report and a throughput plot."""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from train.config import TrainConfig
+from train.model import generator_flops
+
+GFLOP_PER_IMAGE = generator_flops(TrainConfig()) / 1e9  # the 64x64 generator, counted from its layers
+
+
+def load(path: Path) -> tuple[dict, list[dict]]:
+    data = json.loads(Path(path).read_text())
+    rows = []
+    for b in data["benchmarks"]:
+        info = b["extra_info"]
+        rows.append({**info, "median_s": b["stats"]["median"], "rounds": b["stats"]["rounds"]})
+    machine = next((r["machine"] for r in rows if "machine" in r), {})
+    return machine, rows
+
+
+def markdown(machine: dict, rows: list[dict]) -> str:
+    peak: dict[str, float] = {}  # the fastest measured matmul per "device dtype"
+    for r in rows:
+        if r.get("kind") == "peak":
+            peak[r["provider"]] = max(peak.get(r["provider"], 0.0), r["flops_per_call"] / r["median_s"] / 1e9)
+    inference = [r for r in rows if "kind" not in r and not r["backend"].startswith("cold start")]
+    table: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in inference:
+        table[r["backend"]][r["batch_size"]] = r["median_s"]
+    sizes = sorted({r["batch_size"] for r in inference})
+    eager = table.get("PyTorch eager CPU", {})
+    out = [f"Machine: {machine.get('cpu', '?')}, {machine.get('threads', '?')} threads for every backend, "
+           f"torch {machine.get('torch', '?')}, onnxruntime {machine.get('onnxruntime', '?')}"
+           + (f", GPU {machine['gpu']}" if machine.get("gpu") else "") + ".",
+           "",
+           ]
+    if table:
+        out += ["Inference, 64x64 generator: median ms per batch / images per second / speed vs PyTorch eager CPU.",
+                "", "| backend | " + " | ".join(f"batch {s}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for backend, by_size in table.items():
+        cells = []
+        for s in sizes:
+            if s not in by_size:
+                cells.append("")
+                continue
+            t = by_size[s]
+            ratio = f", {eager[s] / t:.2f}x" if s in eager else ""
+            cells.append(f"{t * 1e3:.2f} ms / {s / t:,.0f} img/s{ratio}")
+        out.append(f"| {backend} | " + " | ".join(cells) + " |")
+    for dev in ("cpu", "cuda"):
+        fp32 = peak.get(f"{dev} fp32")
+        rates = [s / t for b, by in table.items() if (dev == "cuda") == ("CUDA" in b) for s, t in by.items()]
+        if fp32 and rates:
+            bf16 = peak.get(f"{dev} bf16")
+            out += ["", f"Roofline ({dev}): {GFLOP_PER_IMAGE:.3f} GFLOP per image; fastest measured fp32 matrix product {fp32:,.0f} GFLOP/s"
+                    + (f", bf16 {bf16:,.0f} GFLOP/s" if bf16 else "")
+                    + f" -> at most {fp32 / GFLOP_PER_IMAGE:,.0f} img/s in fp32. Best measured: {max(rates):,.0f} img/s "
+                    f"({max(rates) * GFLOP_PER_IMAGE / fp32:.0%} of the fp32 matmul rate)."]
+    cold = [r for r in rows if r["backend"].startswith("cold start")]
+    if cold:
+        out += ["", "Cold start (fresh process: import, load, one image):", "", "| program | seconds | peak RSS MB |", "|---|---|---|"]
+        out += [f"| {r['backend'][12:]} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} |" for r in cold]
+        if len(cold) == 2:
+            a, b = sorted(cold, key=lambda r: r["median_s"])
+            out.append(f"\n{a['backend'][12:]} starts {b['median_s'] / a['median_s']:.1f}x faster with "
+                       f"{b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x less peak memory than {b['backend'][12:]}.")
+    train = [r for r in rows if r.get("kind") == "training"]
+    if train:
+        out += ["", "Training step (D and G update), 64x64 classic model:", "",
+                "| loop | precision | batch | images/s | GFLOP/image | GFLOP/s | of matmul peak |", "|---|---|---|---|---|---|---|"]
+        for r in train:
+            ips = r["batch_size"] / r["median_s"]
+            gflops = ips * r["flops_per_image"] / 1e9
+            prec = r["provider"].split()[-1]
+            frac = f"{gflops / peak[r['provider']]:.0%} of {prec}" if r["provider"] in peak else ""
+            out.append(f"| {r['backend'][15:]} | {prec} | {r['batch_size']} | {ips:,.1f} | "
+                       f"{r['flops_per_image'] / 1e9:.2f} | {gflops:,.0f} | {frac} |")
+        if len(train) == 2:
+            ref, ours = sorted(train, key=lambda r: "reference" not in r["backend"])
+            out.append(f"\nDefault step: {ref['median_s'] / ours['median_s']:.2f}x the reference loop's images/s.")
+    return "\n".join(out) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for r in rows:
+        if "kind" not in r and not r["backend"].startswith("cold start"):
+            series[r["backend"]].append((r["batch_size"], r["batch_size"] / r["median_s"]))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, pts in sorted(series.items()):
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("images / s")
+    ax.set_title("DCGAN 64x64 generator throughput")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
