@@ -18,4 +18,4 @@ python3 -m benchmarks.gpu_parity "$out/export" "$out/run/checkpoints/last.pt"
 echo "== CUDA benchmarks"
 python3 -m pytest benchmarks -q -p no:cacheprovider --benchmark-enable --benchmark-only \
   --benchmark-json="$out/gpu.json" --benchmark-columns=median,rounds -k "cuda"
-python3 -m benchmarks report "$out/gpu.json"
+python3 -m benchmarks report "$out/gpu.json" && cp benchmarks/results/results.md "$out/gpu_results.md"
