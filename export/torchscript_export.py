@@ -19,7 +19,7 @@ def save_torchscript(model: nn.Module, meta: Metadata, path: Path) -> None:
     z = torch.zeros(2, meta.latent_dim, 1, 1)
     with warnings.catch_warnings():
         # TorchScript is deprecated in PyTorch 2.x; it still works on the pinned torch. Silence only that.
-        warnings.filterwarnings("ignore", message=TORCHSCRIPT_DEPRECATED, category=FutureWarning)
+        warnings.filterwarnings("ignore", message=TORCHSCRIPT_DEPRECATED)
         scripted = torch.jit.freeze(torch.jit.trace(model.eval(), z))
         buf = io.BytesIO()
         torch.jit.save(scripted, buf, _extra_files={KEY: meta.to_json()})
@@ -30,7 +30,7 @@ def load_torchscript(path: Path, map_location: str = "cpu") -> tuple[torch.jit.S
     """The module and its metadata JSON, as a user without this project would load them."""
     extra = {KEY: ""}
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=TORCHSCRIPT_DEPRECATED, category=FutureWarning)
+        warnings.filterwarnings("ignore", message=TORCHSCRIPT_DEPRECATED)
         module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
     text = extra[KEY]
     return module, text.decode() if isinstance(text, bytes) else text
