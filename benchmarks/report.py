@@ -50,6 +50,10 @@ def markdown(machine: dict, rows: list[dict]) -> str:
             ratio = f", {eager[s] / t:.2f}x" if s in eager else ""
             cells.append(f"{t * 1e3:.2f} ms / {s / t:,.0f} img/s{ratio}")
         out.append(f"| {backend} | " + " | ".join(cells) + " |")
+    compile_s = {r["batch_size"]: r["compile_s"] for r in inference if "compile_s" in r}
+    if compile_s:
+        out += ["", "torch.compile first-call time (compilation; not in the table; inductor keeps an on-disk cache, so repeat runs compile faster): "
+                + ", ".join(f"{s:.1f} s at batch {b}" for b, s in sorted(compile_s.items())) + "."]
     for dev in ("cpu", "cuda"):
         fp32 = peak.get(f"{dev} fp32")
         rates = [s / t for b, by in table.items() if (dev == "cuda") == ("CUDA" in b) for s, t in by.items()]

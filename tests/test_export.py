@@ -151,3 +151,25 @@ def test_latent_projection_is_exact():
 def test_onnx_graph_starts_with_a_matrix_product(onnx_model):
     ops = [n.op_type for n in onnx.load(str(onnx_model)).graph.node]
     assert ops.count("ConvTranspose") == 3 and ("Gemm" in ops or "MatMul" in ops)  # 32x32: 1 projection + 3 convT
+
+
+def test_torchscript_loads_with_torch_alone(exported):
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "for name in ('train', 'export', 'dcgan_runtime'): sys.modules[name] = None  # the project is unimportable\n"
+            "import torch\n"
+            f"extra = {{'dcgan': ''}}\nm = torch.jit.load({str(exported / 'generator.torchscript')!r}, _extra_files=extra)\n"
+            "print(tuple(m(torch.zeros(3, 100, 1, 1)).shape), len(extra['dcgan']) > 100)")
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(3, 3, 32, 32) True"
+
+
+def test_export_fails_loudly_when_parity_fails(tiny_run, tmp_path, monkeypatch, capsys):
+    from export import parity
+
+    monkeypatch.setitem(parity.TOLERANCE, "fp32", 0.0)  # nothing can pass a zero tolerance
+    assert export_main([str(tiny_run), "--outdir", str(tmp_path / "o"), "--formats", "onnx"]) == 1
+    assert "parity failed" in capsys.readouterr().err
+    assert json.loads((tmp_path / "o" / "parity.json").read_text())["passed"] is False
