@@ -53,10 +53,40 @@ def test_resume_is_exact(tmp_path):
 
 def test_resume_refuses_architecture_changes(tmp_path, capsys):
     assert train_tiny(tmp_path, "--dry-run") == 0
-    with pytest.raises(SystemExit, match="ngf"):
-        train_tiny(tmp_path, "--resume", "--ngf", "16")
-    with pytest.raises(SystemExit, match="already holds a run"):
-        train_tiny(tmp_path, "--dry-run")
+    assert train_tiny(tmp_path, "--resume", "--ngf", "16") == 2
+    assert "'ngf': 16" in capsys.readouterr().err
+    assert train_tiny(tmp_path, "--dry-run") == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_sigterm_saves_a_consistent_checkpoint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import TINY
+
+    proc = subprocess.Popen([sys.executable, "-m", "train", *TINY, "--max-steps", "100000", "--out", str(tmp_path)],
+                            stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "metrics.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 0):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "SIGTERM: saved" in err and "--resume" in err
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    steps = [json.loads(x)["step"] for x in metrics.read_text().splitlines()]
+    assert state["step"] == steps[-1] > 0  # the checkpoint is at a step boundary, matching the log
+
+
+def test_unwritable_run_directory_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the run directory should go")
+    assert train_tiny(blocker / "run", "--dry-run") == 1
+    assert "cannot write the run directory" in capsys.readouterr().err
 
 
 def test_bad_arguments_exit_2(tmp_path, capsys):

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -32,7 +33,11 @@ EXAMPLES = """examples:
 """
 # Flags that may change when resuming; every other flag must match the run's saved config.
 RESUMABLE = {"epochs", "max_steps", "checkpoint_every", "sample_every", "device", "threads"}
-SAMPLE_SEEDS = range(64)  # the fixed-noise grid shows seeds 0-63, as `dcgan generate --seeds 0-63` would
+SAMPLE_SEEDS = range(64)
+
+
+class UsageError(ValueError):
+    """The command line asks for something impossible: exit code 2."""  # the fixed-noise grid shows seeds 0-63, as `dcgan generate --seeds 0-63` would
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -77,7 +82,7 @@ def make_config(args: argparse.Namespace, out: Path) -> tuple[TrainConfig, dict 
     flags = given(args)
     if not args.resume:
         if (out / "checkpoints" / "last.pt").exists():
-            raise SystemExit(f"error: {out} already holds a run: pass --resume to continue it, or pick another --out")
+            raise UsageError(f"{out} already holds a run: pass --resume to continue it, or pick another --out")
         cfg = TrainConfig(**flags)
         if args.dry_run:
             cfg = cfg.replace(max_steps=1, num_images=min(cfg.num_images, cfg.batch_size))
@@ -86,7 +91,7 @@ def make_config(args: argparse.Namespace, out: Path) -> tuple[TrainConfig, dict 
     saved = TrainConfig.from_dict(state["config"])
     clash = {k: v for k, v in flags.items() if k not in RESUMABLE and getattr(saved, k) != v}
     if clash:
-        raise SystemExit(f"error: --resume keeps the run's saved config; these flags differ from it: {clash}. "
+        raise UsageError(f"--resume keeps the run's saved config; these flags differ from it: {clash}. "
                          f"Only {sorted(RESUMABLE)} may change on resume.")
     return saved.replace(**{k: v for k, v in flags.items() if k in RESUMABLE}), state
 
@@ -114,16 +119,20 @@ def main(argv: list[str] | None = None) -> int:
         machine = pick_machine(cfg)
         data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.num_images, cfg.seed)
         per_epoch, total = steps_plan(cfg, len(data))
-    except (ValueError, DeviceError, CheckpointError) as e:  # DataError is a ValueError
+    except (ValueError, DeviceError, CheckpointError) as e:  # DataError and UsageError are ValueErrors
         print(f"error: {e}", file=sys.stderr)
         return 2 if not isinstance(e, CheckpointError) else 1
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if machine.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    for sub in ("checkpoints", "samples"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "config.json", lambda f: f.write(cfg.to_json().encode()))
+    try:  # an unwritable run directory fails here, before any training
+        for sub in ("checkpoints", "samples"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "config.json", lambda f: f.write(cfg.to_json().encode()))
+    except OSError as e:
+        print(f"error: cannot write the run directory {out}: {e}", file=sys.stderr)
+        return 1
 
     torch.manual_seed(cfg.seed)
     g, d = build_models(cfg)
@@ -175,15 +184,21 @@ def main(argv: list[str] | None = None) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
+    stop: list[int] = []  # SIGINT / SIGTERM ask to stop; the loop saves at the next step boundary
+
+    def request_stop(signum, _frame):
+        stop.append(signum)
+
+    handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     metrics_file = open(out / "metrics.jsonl", "a")
     try:
-        while step < total:
+        while step < total and not stop:
             t0 = time.perf_counter()
             idx = batch_indices(cfg, len(data), per_epoch, step)
             real = to_model_range(data.images[idx].to(machine.device, non_blocking=True))
             if cfg.hflip:
-                flip = torch.rand(len(idx)) < 0.5
-                real[flip.to(machine.device)] = real[flip.to(machine.device)].flip(-1)
+                flip = (torch.rand(len(idx)) < 0.5).to(machine.device)
+                real[flip] = real[flip].flip(-1)
             z = torch.randn(cfg.batch_size, cfg.nz, 1, 1).to(machine.device)  # CPU RNG: same noise on any device
             m = step_fn(real, z)
             step += 1
@@ -201,14 +216,16 @@ def main(argv: list[str] | None = None) -> int:
             if step % cfg.checkpoint_every == 0 and step < total:
                 metrics_file.flush()
                 save()
-    except KeyboardInterrupt:
-        metrics_file.close()
-        print(f"\ninterrupted: saved {save()} at step {step}; continue with --resume", file=sys.stderr)
-        return 130
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         if bar is not None:
             bar.close()
         metrics_file.close()
+    if stop:
+        name = signal.Signals(stop[0]).name
+        print(f"\n{name}: saved {save()} at step {step}; continue with --resume", file=sys.stderr)
+        return 128 + stop[0]
     last = save(final=True)
     artifacts.save_progress_gif(sorted((out / "samples").glob("step*.png")), out / "progress.gif")
     print(f"done: {step} steps. checkpoint {last}, samples in {out / 'samples'}, progress.gif, loss.png\n"
