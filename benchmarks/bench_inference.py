@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from benchmarks.conftest import THREADS, latents, record
+from benchmarks.conftest import THREADS, latents, measure, record
 
 
 def test_onnxruntime_cpu(benchmark, model_dir, batch_size, rounds):
@@ -15,7 +15,7 @@ def test_onnxruntime_cpu(benchmark, model_dir, batch_size, rounds):
     g = Generator.load(model_dir / "export" / "generator.onnx", device="cpu", threads=THREADS)
     z = latents(batch_size)
     record(benchmark, "dcgan_runtime (onnxruntime CPU)", batch_size, g.providers[0])
-    benchmark.pedantic(g.decode, args=(z,), kwargs={"output": "float", "batch_size": batch_size}, **rounds)
+    measure(benchmark, g.decode, z, output="float", batch_size=batch_size, rounds=rounds)
 
 
 def test_torchscript_cpu(benchmark, model_dir, batch_size, rounds):
@@ -25,14 +25,14 @@ def test_torchscript_cpu(benchmark, model_dir, batch_size, rounds):
     z = torch.from_numpy(latents(batch_size))
     record(benchmark, "TorchScript CPU", batch_size, "torch cpu")
     with torch.inference_mode():
-        benchmark.pedantic(module, args=(z,), **rounds)
+        measure(benchmark, module, z, rounds=rounds)
 
 
 def test_eager_cpu(benchmark, eager_model, batch_size, rounds):
     z = torch.from_numpy(latents(batch_size))
     record(benchmark, "PyTorch eager CPU", batch_size, "torch cpu")
     with torch.inference_mode():
-        benchmark.pedantic(eager_model, args=(z,), **rounds)
+        measure(benchmark, eager_model, z, rounds=rounds)
 
 
 def test_torch_compile_cpu(benchmark, eager_model, batch_size, rounds):
@@ -43,7 +43,7 @@ def test_torch_compile_cpu(benchmark, eager_model, batch_size, rounds):
         compiled(z)  # compiles for this batch size
         compile_s = time.perf_counter() - t
         record(benchmark, "torch.compile CPU", batch_size, "torch cpu (inductor)", compile_s=round(compile_s, 2))
-        benchmark.pedantic(compiled, args=(z,), **rounds)
+        measure(benchmark, compiled, z, rounds=rounds)
 
 
 # ---------------------------------------------------------------- CUDA variants (GPU machines only)
@@ -69,7 +69,7 @@ def test_eager_cuda(benchmark, eager_model, batch_size, rounds):
     z = torch.from_numpy(latents(batch_size)).cuda()
     record(benchmark, "PyTorch eager CUDA", batch_size, "torch cuda")
     with torch.inference_mode():
-        benchmark.pedantic(_cuda_timer(model), args=(z,), **rounds)
+        measure(benchmark, _cuda_timer(model), z, rounds=rounds)
 
 
 def test_torchscript_cuda(benchmark, model_dir, batch_size, rounds):
@@ -80,7 +80,7 @@ def test_torchscript_cuda(benchmark, model_dir, batch_size, rounds):
     z = torch.from_numpy(latents(batch_size)).cuda()
     record(benchmark, "TorchScript CUDA", batch_size, "torch cuda")
     with torch.inference_mode():
-        benchmark.pedantic(_cuda_timer(module), args=(z,), **rounds)
+        measure(benchmark, _cuda_timer(module), z, rounds=rounds)
 
 
 @pytest.mark.parametrize("io_binding", [True, False], ids=["iobinding", "run"])
@@ -97,6 +97,6 @@ def test_onnxruntime_cuda(benchmark, model_dir, batch_size, rounds, variant, io_
     how = "IO binding" if io_binding else "session.run"
     record(benchmark, f"onnxruntime CUDA ({variant}, {how})", batch_size, g.providers[0])
     if io_binding:
-        benchmark.pedantic(g.decode, args=(z,), kwargs={"output": "float", "batch_size": batch_size}, **rounds)
+        measure(benchmark, g.decode, z, output="float", batch_size=batch_size, rounds=rounds)
     else:
-        benchmark.pedantic(g.session.run, args=(None, {"z": z}), **rounds)
+        measure(benchmark, g.session.run, None, {"z": z}, rounds=rounds)

@@ -98,6 +98,16 @@ def latents(batch_size: int, nz: int = 100) -> np.ndarray:
 
 
 def record(benchmark, backend: str, batch_size: int, provider: str, **extra) -> None:
-    """Attach what the report needs; images/s is derived from the median after the run."""
+    """Attach what the report needs (call before measuring)."""
     benchmark.extra_info.update({"backend": backend, "batch_size": batch_size, "provider": provider,
                                  "machine": machine_info(), **extra})
+
+
+def measure(benchmark, fn, *args, rounds: dict, **kwargs) -> None:
+    """Time `fn(*args, **kwargs)`; then store the median's ms per batch and images/s in extra_info."""
+    benchmark.pedantic(fn, args=args, kwargs=kwargs, **rounds)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:  # None with --benchmark-disable: the function ran once, untimed
+        median = stats.stats.median
+        benchmark.extra_info["ms_per_batch"] = round(median * 1e3, 4)
+        benchmark.extra_info["images_per_s"] = round(benchmark.extra_info["batch_size"] / median, 1)
