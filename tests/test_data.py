@@ -1,5 +1,6 @@
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +101,38 @@ def test_real_twemoji_palette_and_alpha():
     assert len(ds) > 3000 and ds.skipped == 0
     corners = ds.images[:, :, 0, 0].float().mean().item()
     assert corners > 240  # transparent corners composited onto white
+
+
+def test_hostile_files_are_skipped_never_hang(tmp_path, monkeypatch):
+    import os
+
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(tmp_path / "good.png")
+    os.mkfifo(tmp_path / "pipe.png")  # opening it would block forever
+    os.symlink(tmp_path / "loop_b.png", tmp_path / "loop_a.png")  # a file symlink loop
+    os.symlink(tmp_path / "loop_a.png", tmp_path / "loop_b.png")
+    os.symlink(tmp_path, tmp_path / "dir_loop")  # a folder loop: not followed
+    (tmp_path / "folder.png").mkdir()  # a folder with an image's name: not a file, not listed
+    Image.new("RGB", (200, 200)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 40,000 px > 2x the limit: a decompression bomb
+    with pytest.warns(UserWarning, match=r"skipped 4 of 5 files"):
+        ds = load_dataset(str(tmp_path), 32, 3)
+    assert len(ds) == 1 and ds.skipped == 4
+
+
+def test_unreadable_files_are_skipped(tmp_path, monkeypatch):
+    # Tests run as root, whom file permissions do not stop; so make open() fail as it would for a user.
+    import train.data
+
+    Image.new("RGB", (64, 64)).save(tmp_path / "ok.png")
+    Image.new("RGB", (64, 64)).save(tmp_path / "secret.png")
+    real_open = Image.open
+
+    def guarded(path, *a, **k):
+        if Path(path).name == "secret.png":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(train.data.Image, "open", guarded)
+    with pytest.warns(UserWarning, match="Permission denied"):
+        ds = load_dataset(str(tmp_path), 32, 3)
+    assert (len(ds), ds.skipped) == (1, 1)

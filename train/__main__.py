@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -18,7 +20,8 @@ import numpy as np
 import torch
 
 from train import artifacts
-from train.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
+from train.checkpoint import (CheckpointError, atomic_write, load_latest_good, remove_stale_temp_files,
+                              save_checkpoint)
 from train.config import TrainConfig
 from train.data import DataError, load_dataset, to_model_range
 from train.model import build_models, count_params
@@ -87,7 +90,8 @@ def make_config(args: argparse.Namespace, out: Path) -> tuple[TrainConfig, dict 
         if args.dry_run:
             cfg = cfg.replace(max_steps=1, num_images=min(cfg.num_images, cfg.batch_size))
         return cfg, None
-    state = load_checkpoint(out / "checkpoints" / "last.pt")
+    remove_stale_temp_files(out / "checkpoints")
+    state, _ = load_latest_good(out / "checkpoints")
     saved = TrainConfig.from_dict(state["config"])
     clash = {k: v for k, v in flags.items() if k not in RESUMABLE and getattr(saved, k) != v}
     if clash:
@@ -111,6 +115,19 @@ def batch_indices(cfg: TrainConfig, n_images: int, per_epoch: int, step: int) ->
     return torch.from_numpy(perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size])
 
 
+def check_finite_weights(g: torch.nn.Module, d: torch.nn.Module, step: int) -> None:
+    """Refuse to checkpoint weights that hold NaN or infinity."""
+    for name, net in (("generator", g), ("discriminator", d)):
+        if not all(torch.isfinite(p).all() for p in net.parameters()):
+            raise FloatingPointError(f"non-finite {name} weights at step {step}")
+
+
+def checkpoint_bytes(cfg: TrainConfig) -> int:
+    """About one checkpoint's size: fp32 weights of G and D, plus Adam's two moments for each."""
+    g, d = build_models(cfg)
+    return 3 * 4 * (count_params(g) + count_params(d)) + 1_000_000
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
@@ -132,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write(out / "config.json", lambda f: f.write(cfg.to_json().encode()))
     except OSError as e:
         print(f"error: cannot write the run directory {out}: {e}", file=sys.stderr)
+        return 1
+    need = 3 * checkpoint_bytes(cfg)  # last.pt, its temp file while writing, and one periodic copy
+    free = shutil.disk_usage(out).free
+    if free < need:
+        print(f"error: {out} has {free / 1e6:.0f} MB free; checkpoints of this model need about {need / 1e6:.0f} MB. "
+              "Free some space or pick another --out", file=sys.stderr)
         return 1
 
     torch.manual_seed(cfg.seed)
@@ -201,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                 real[flip] = real[flip].flip(-1)
             z = torch.randn(cfg.batch_size, cfg.nz, 1, 1).to(machine.device)  # CPU RNG: same noise on any device
             m = step_fn(real, z)
+            if not all(math.isfinite(v) for v in m.values()):
+                raise FloatingPointError(f"non-finite loss at step {step + 1}: {m}")
             step += 1
             m = {"step": step, **{k: round(v, 5) for k, v in m.items()},
                  "images_per_s": round(cfg.batch_size / (time.perf_counter() - t0), 1)}
@@ -215,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
                           f"D(x) {m['d_x']:.2f} D(G(z)) {m['d_g_z']:.2f} {m['images_per_s']} img/s", file=sys.stderr)
             if step % cfg.checkpoint_every == 0 and step < total:
                 metrics_file.flush()
+                check_finite_weights(g, d, step)
                 save()
+    except (FloatingPointError, OSError) as e:  # a diverged run, a full disk: keep the last good checkpoint
+        print(f"\nerror: {e}\nthe run stopped; the last good checkpoint is {out / 'checkpoints' / 'last.pt'} "
+              "(resume from it with --resume, perhaps with a lower --lr)", file=sys.stderr)
+        return 1
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -226,7 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         name = signal.Signals(stop[0]).name
         print(f"\n{name}: saved {save()} at step {step}; continue with --resume", file=sys.stderr)
         return 128 + stop[0]
-    last = save(final=True)
+    try:
+        check_finite_weights(g, d, step)
+        last = save(final=True)
+    except (FloatingPointError, OSError) as e:
+        print(f"error: {e}\nthe last good checkpoint is kept", file=sys.stderr)
+        return 1
     artifacts.save_progress_gif(sorted((out / "samples").glob("step*.png")), out / "progress.gif")
     print(f"done: {step} steps. checkpoint {last}, samples in {out / 'samples'}, progress.gif, loss.png\n"
           f"next: python -m export {out} --outdir {out / 'export'}", file=sys.stderr)

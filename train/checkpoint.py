@@ -8,8 +8,11 @@
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +45,35 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def digest(obj: Any, h: "hashlib._Hash | None" = None) -> str:
+    """sha256 over a checkpoint's content (keys, numbers, strings and every tensor's bytes).
+
+    torch.load notices a truncated file, not a flipped bit inside a tensor: this does.
+    """
+    h = h or hashlib.sha256()
+    if isinstance(obj, torch.Tensor):
+        h.update(f"T{obj.dtype}{tuple(obj.shape)}".encode())
+        h.update(obj.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        h.update(b"{")
+        for k in sorted(obj, key=str):
+            h.update(repr(k).encode())
+            digest(obj[k], h)
+        h.update(b"}")
+    elif isinstance(obj, (list, tuple)):
+        h.update(b"[")
+        for v in obj:
+            digest(v, h)
+        h.update(b"]")
+    else:
+        h.update(repr(obj).encode())
+    return h.hexdigest()
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write `state` (tensors, numbers, strings, lists, dicts) atomically, tagged as ours."""
+    """Write `state` (tensors, numbers, strings, lists, dicts) atomically, tagged as ours, with its sha256."""
     payload = {"format": FORMAT, "version": VERSION, **state}
+    payload["sha256"] = digest(payload)
     atomic_write(Path(path), lambda f: torch.save(payload, f))
 
 
@@ -63,7 +92,43 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if state.get("version", 0) > VERSION:
         raise CheckpointError(f"{str(path)!r} has checkpoint version {state['version']}; this tool reads up to "
                               f"{VERSION}: upgrade the package")
+    saved = state.pop("sha256", None)
+    if saved is None or digest(state) != saved:
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its content does not match its sha256")
     return state
+
+
+def load_latest_good(checkpoints: Path) -> tuple[dict[str, Any], Path]:
+    """`last.pt`, or else the newest periodic `stepNNNNNN.pt` that loads, warning about each bad file."""
+    last = checkpoints / "last.pt"
+    candidates = [last] + sorted(checkpoints.glob("step*.pt"), key=_step_of, reverse=True)
+    errors = []
+    for path in candidates:
+        if not path.exists():
+            continue
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as e:
+            warnings.warn(f"skipping a bad checkpoint: {e}", stacklevel=2)
+            errors.append(str(e))
+            continue
+        if path != last:
+            warnings.warn(f"resuming from {path.name} (step {state['step']}), the newest good checkpoint", stacklevel=2)
+        return state, path
+    raise CheckpointError(f"no usable checkpoint in {str(checkpoints)!r}" + (f": {'; '.join(errors)}" if errors else ""))
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete the temp files an interrupted atomic write left behind (the real files are intact)."""
+    stale = list(folder.glob(".*.tmp"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
+def _step_of(path: Path) -> int:
+    m = re.fullmatch(r"step(\d+)\.pt", path.name)
+    return int(m.group(1)) if m else -1
 
 
 def resolve_checkpoint(path: Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import struct
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -67,14 +68,22 @@ def load_dataset(data: str, image_size: int, channels: int, num_images: int = 20
 # ---------------------------------------------------------------- image folders
 
 def _find_images(root: Path) -> list[Path]:
+    """Image-named files under root. Folder symlinks are not followed (no loops); every name is
+    returned, and `load_image` refuses what is not a regular file (a FIFO would block forever)."""
     found = []
-    for dirpath, _dirs, files in os.walk(root, followlinks=False):  # no symlink loops
+    for dirpath, _dirs, files in os.walk(root, followlinks=False):
         found += [Path(dirpath, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
     return sorted(found)
 
 
 def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
-    """One image file -> uint8 (C, H, W): first frame, alpha over BACKGROUND, centre crop, resize."""
+    """One image file -> uint8 (C, H, W): first frame, alpha over BACKGROUND, centre crop, resize.
+
+    Raises OSError for what is not a readable regular file, and Pillow's DecompressionBombError for
+    images of more than twice `Image.MAX_IMAGE_PIXELS` pixels.
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):  # follows file symlinks; a loop raises OSError (ELOOP)
+        raise OSError("not a regular file")
     with Image.open(path) as im:
         im.seek(0)
         im.load()
