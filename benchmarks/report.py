@@ -71,6 +71,12 @@ def markdown(machine: dict, rows: list[dict]) -> str:
             a, b = sorted(cold, key=lambda r: r["median_s"])
             out.append(f"\n{a['backend'][12:]} starts {b['median_s'] / a['median_s']:.1f}x faster with "
                        f"{b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x less peak memory than {b['backend'][12:]}.")
+    for r in (r for r in rows if r.get("kind") == "soak"):
+        out += ["", f"Soak: {r['calls']:,} calls from {r['threads']} threads on one Generator, mixed batch sizes: "
+                f"{r['errors']} errors, {r['mismatches']} results differing from serial calls, {r['calls_per_s']:,} calls/s; "
+                f"resident memory {r['rss_mb_after_50']} MB after 50 calls, {r['rss_mb_half']} MB half-way, "
+                f"{r['rss_mb_end']} MB at the end ({r['rss_growth']:+.1%} overall, {r['rss_growth_second_half']:+.1%} "
+                "over the second half)."]
     train = [r for r in rows if r.get("kind") == "training"]
     if train:
         out += ["", "Training step (D and G update), 64x64 classic model:", "",

@@ -70,7 +70,7 @@ def parse_seeds(spec: str) -> list[int]:
     try:
         return [check_seed(s) for s in seeds]
     except ValueError as e:
-        raise UsageError(f"{e} (seeds are 0..{MAX_SEED})") from None
+        raise UsageError(f"--seeds: {e}") from None
 
 
 def _ints(spec: str, what: str) -> list[int]:

@@ -79,6 +79,8 @@ class Generator:
         "cuda" or "cuda:N" (raises ProviderError if CUDA does not actually run). `providers` and
         `provider_options` override `device`; `threads` sets the CPU threads (default: all available).
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValueError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"model file {str(path)!r} does not exist")

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 MAX_SEED = 2**32 - 1
+MAX_N = 1_000_000  # latents per call: 1M 64x64 RGB images are 12 GB; loop over seed ranges for more
 
 
 def check_seed(seed: object) -> int:
@@ -28,14 +29,20 @@ def latents_from_seed(n: int, seed: int, dim: int) -> np.ndarray:
     """(n, dim) float32 from one `RandomState(seed)` draw; row 0 equals `latents_from_seeds([seed])`."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise ValueError(f"n must be a positive integer, got {n!r}")
+    if n > MAX_N:
+        raise ValueError(f"n={n:,} is more than {MAX_N:,} images per call: generate in chunks of seeds")
     return np.random.RandomState(check_seed(seed)).standard_normal((int(n), dim)).astype(np.float32)
 
 
 def latents_from_seeds(seeds: Sequence[int], dim: int) -> np.ndarray:
     """(len(seeds), dim) float32, one `RandomState(seed).standard_normal(dim)` per seed."""
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds must be a sequence of integers, got {seeds!r}")
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must not be empty")
+    if len(seeds) > MAX_N:
+        raise ValueError(f"{len(seeds):,} seeds is more than {MAX_N:,} images per call: generate in chunks")
     return np.stack([np.random.RandomState(check_seed(s)).standard_normal(dim) for s in seeds]).astype(np.float32)
 
 

@@ -183,3 +183,13 @@ def test_cuda_that_falls_back_to_cpu_raises(onnx_model, monkeypatch):
     with pytest.warns(RuntimeWarning, match="running on CPU"):
         g = Generator.load(onnx_model, device="auto")
     assert g.providers == [CPU] and g.requested_providers == [CUDA, CPU]
+
+
+def test_under_load_16_threads_match_serial_and_memory_is_flat(onnx_model):
+    out = subprocess.run([sys.executable, "-m", "benchmarks.soak", str(onnx_model), "--threads", "16", "--calls", "40"],
+                         capture_output=True, text=True, check=True)
+    import json
+
+    r = json.loads(out.stdout)
+    assert r["calls"] == 640 and r["errors"] == 0 and r["mismatches"] == 0, r
+    assert r["rss_growth"] <= 0.10, r  # resident memory after the run within 10% of after the first 50 calls
