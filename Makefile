@@ -23,6 +23,7 @@ demo: $(VENV)/.installed  ## about 6 minutes on 2 CPU cores: train on toy faces,
 	$(VENV)/bin/dcgan arithmetic $(DEMO)/export/generator.onnx --plus 1,2,3 --minus 4,5,6 --plus 7,8,9 \
 		--out $(DEMO)/arithmetic.png
 	@echo "look at: $(DEMO)/grid.png $(DEMO)/walk.gif $(DEMO)/arithmetic.png $(DEMO)/progress.gif $(DEMO)/loss.png"
+	@echo "explore: $(VENV)/bin/dcgan serve $(DEMO)/export/generator.onnx   (then open http://127.0.0.1:8000/)"
 
 test: $(VENV)/.installed  ## the test suite, plus every benchmark run once in quick mode (catches breakage)
 	$(PY) -m pytest tests benchmarks --quick --benchmark-disable

@@ -1,4 +1,4 @@
-"""The `dcgan` command (also `python -m dcgan_runtime`): generate, interpolate, arithmetic, info, bench.
+"""The `dcgan` command (also `python -m dcgan_runtime`): generate, interpolate, arithmetic, info, bench, serve.
 
 Exit codes: 0 success, 1 failure (bad model file, write error), 2 usage error (bad arguments).
 """
@@ -34,6 +34,9 @@ EXAMPLES = {
     "info": """examples:
   dcgan info generator.onnx
   dcgan info generator.onnx --device cuda --json""",
+    "serve": """examples:
+  dcgan serve generator.onnx                     # then open http://127.0.0.1:8000/
+  dcgan serve generator.onnx --port 8080 --host 0.0.0.0   # reachable from other machines: mind who can""",
     "bench": """examples:
   dcgan bench generator.onnx --batch-sizes 1,8,64,256
   dcgan bench generator.onnx --threads 2 --rounds 50""",
@@ -118,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     output(c)
     c = command("info", "Print the model's metadata and the requested vs active execution providers.")
     c.add_argument("--json", action="store_true", help="machine-readable output")
+    c = command("serve", "A latent-space explorer in the browser, and its HTTP API, on this machine.")
+    c.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    c.add_argument("--port", type=int, default=8000, help="default 8000 (0: any free port)")
     c = command("bench", "Time inference: ms per batch and images/s for each batch size.")
     c.add_argument("--batch-sizes", default="1,8,64,256", help="default 1,8,64,256")
     c.add_argument("--rounds", type=int, default=20, help="timed calls per batch size (default 20)")
@@ -230,6 +236,14 @@ def run_bench(g: Generator, a: argparse.Namespace) -> None:
         print(f"{bs:>6}{ms:>11.2f}{bs / ms * 1000:>11.1f}")
 
 
+def run_serve(g: Generator, a: argparse.Namespace) -> None:
+    from dcgan_runtime.serve import serve
+
+    if not 0 <= a.port <= 65535:
+        raise UsageError(f"--port must be in 0..65535, got {a.port}")
+    serve(g, a.host, a.port)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -237,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--threads must be at least 1, got {args.threads}")
         g = Generator.load(args.model, device=args.device, threads=args.threads)
         {"generate": run_generate, "interpolate": run_interpolate, "arithmetic": run_arithmetic,
-         "info": run_info, "bench": run_bench}[args.command](g, args)
+         "info": run_info, "bench": run_bench, "serve": run_serve}[args.command](g, args)
     except (UsageError, ValueError) as e:
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return 2
