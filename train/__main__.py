@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train import artifacts
+from train import artifacts, metrics
 from train.checkpoint import (CheckpointError, atomic_write, load_latest_good, remove_stale_temp_files,
                               save_checkpoint)
 from train.config import TrainConfig
@@ -36,7 +36,8 @@ EXAMPLES = """examples:
 """
 # Flags that may change when resuming; every other flag must match the run's saved config.
 RESUMABLE = {"epochs", "max_steps", "checkpoint_every", "sample_every", "device", "threads"}
-SAMPLE_SEEDS = range(64)
+SAMPLE_SEEDS = range(64)  # the fixed-noise grid shows seeds 0-63, as `dcgan generate --seeds 0-63` would
+SWD_IMAGES = 256  # generated and real images behind the SWD that picks checkpoints/best.pt
 
 
 class UsageError(ValueError):
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     g, d = build_models(cfg)
     g, d = (m.to(machine.device, memory_format=torch.channels_last) for m in (g, d))
     step_fn = GANStep(g, d, cfg, machine)
-    step = 0
+    step, best_swd = 0, float("inf")
     if state is not None:
         g.load_state_dict(state["generator"])
         d.load_state_dict(state["discriminator"])
@@ -169,18 +170,23 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_rng_state(state["rng"]["torch"])
         if machine.device.type == "cuda" and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        step = state["step"]
+        step, best_swd = state["step"], state.get("best_swd", float("inf"))
         artifacts.truncate_metrics(out / "metrics.jsonl", step)
-    fixed_z = artifacts.fixed_latents(SAMPLE_SEEDS, cfg.nz).to(machine.device)
+    n_swd = min(SWD_IMAGES, len(data))
+    eval_z = artifacts.fixed_latents(range(max(n_swd, len(SAMPLE_SEEDS))), cfg.nz).to(machine.device)
+    swd_real = data.images[np.random.RandomState([cfg.seed, 7]).permutation(len(data))[:n_swd]].numpy()
 
-    def save(final: bool = False) -> Path:
-        ckpt = {"config": cfg.to_dict(), "step": step, "epoch": step // per_epoch,
+    def save(final: bool = False, best: bool = False) -> Path:
+        ckpt = {"config": cfg.to_dict(), "step": step, "epoch": step // per_epoch, "best_swd": best_swd,
                 "data_order": {"rule": "RandomState([seed, epoch]).permutation(N)", "epoch": step // per_epoch,
                                "position": step % per_epoch, "images": len(data)},
                 "generator": g.state_dict(), "discriminator": d.state_dict(), "optim": step_fn.state_dict(),
                 "rng": {"torch": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state_all() if machine.device.type == "cuda" else []},
                 "dataset": data.name, "precision": machine.precision}
+        if best:
+            save_checkpoint(out / "checkpoints" / "best.pt", ckpt)
+            return out / "checkpoints" / "best.pt"
         last = out / "checkpoints" / "last.pt"
         save_checkpoint(last, ckpt)
         if final or step % cfg.checkpoint_every == 0:
@@ -190,12 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         artifacts.save_loss_curve(artifacts.read_metrics(out / "metrics.jsonl"), out / "loss.png")
         return last
 
-    def sample() -> None:
+    def sample() -> float:
+        """Save the fixed-noise grid; return the SWD (x1e3) of 256 samples against 256 real images."""
         g.eval()  # the running statistics: what export ships
         with torch.no_grad():
-            imgs = g(fixed_z)
+            imgs = torch.cat([g(eval_z[i:i + 128]) for i in range(0, len(eval_z), 128)]).float().cpu()
         g.train()
-        artifacts.save_png(artifacts.grid_image(imgs), out / "samples" / f"step{step:06d}.png")
+        artifacts.save_png(artifacts.grid_image(imgs[:len(SAMPLE_SEEDS)]), out / "samples" / f"step{step:06d}.png")
+        fake = ((imgs[:n_swd] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+        return metrics.swd(fake, swd_real)["mean"]
 
     print(f"data: {data.name}, {len(data)} images{f' ({data.skipped} unreadable skipped)' if data.skipped else ''}; "
           f"G {count_params(g):,} params, D {count_params(d):,}; {machine.device} {machine.precision}, "
@@ -229,15 +238,19 @@ def main(argv: list[str] | None = None) -> int:
             step += 1
             m = {"step": step, **{k: round(v, 5) for k, v in m.items()},
                  "images_per_s": round(cfg.batch_size / (time.perf_counter() - t0), 1)}
+            if step % cfg.sample_every == 0 or step == total:
+                m["swd"] = sample()
+                if m["swd"] < best_swd:  # keep the best model: late mode collapse cannot cost it
+                    best_swd = m["swd"]
+                    save(best=True)
+                if args.quiet:
+                    print(f"step {step}/{total} loss_d {m['loss_d']:.3f} loss_g {m['loss_g']:.3f} "
+                          f"D(x) {m['d_x']:.2f} D(G(z)) {m['d_g_z']:.2f} SWD {m['swd']:.1f} (best {best_swd:.1f}) "
+                          f"{m['images_per_s']} img/s", file=sys.stderr)
             metrics_file.write(json.dumps(m) + "\n")
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss_d=f"{m['loss_d']:.3f}", loss_g=f"{m['loss_g']:.3f}", img_s=m["images_per_s"])
-            if step % cfg.sample_every == 0 or step == total:
-                sample()
-                if args.quiet:
-                    print(f"step {step}/{total} loss_d {m['loss_d']:.3f} loss_g {m['loss_g']:.3f} "
-                          f"D(x) {m['d_x']:.2f} D(G(z)) {m['d_g_z']:.2f} {m['images_per_s']} img/s", file=sys.stderr)
             if step % cfg.checkpoint_every == 0 and step < total:
                 metrics_file.flush()
                 check_finite_weights(g, d, step)

@@ -58,8 +58,8 @@ def load_dataset(data: str, image_size: int, channels: int, num_images: int = 20
         raise DataError(f"data path {str(path)!r} does not exist: pass an image folder, an IDX file, or 'toyfaces'")
     idx_files = _idx_image_files(path)
     if idx_files:
-        arrays = [_read_idx(f) for f in idx_files]
-        return Dataset(_fit_grey(np.concatenate(arrays), image_size, channels), path.name)
+        arrays = [read_idx(f) for f in idx_files]
+        return Dataset(fit_grey(np.concatenate(arrays), image_size, channels), path.name)
     if path.is_file():
         raise DataError(f"{str(path)!r} is neither an IDX file nor a folder of images")
     return _load_folder(path, image_size, channels)
@@ -152,20 +152,20 @@ def _is_idx(path: Path) -> bool:
     return len(head) == 4 and head[:3] == b"\x00\x00\x08" and head[3] == 3
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    """An IDX file of unsigned bytes with 3 dimensions (N, rows, cols)."""
+def read_idx(path: Path, ndim: int = 3) -> np.ndarray:
+    """An IDX file of unsigned bytes: images (N, rows, cols) with ndim=3, labels (N,) with ndim=1."""
     with _open_maybe_gzip(path) as f:
         magic = f.read(4)
-        if len(magic) < 4 or magic[:3] != b"\x00\x00\x08" or magic[3] != 3:
-            raise DataError(f"{str(path)!r} is not an IDX image file (unsigned bytes, 3 dimensions)")
-        dims = struct.unpack(">3I", f.read(12))
+        if len(magic) < 4 or magic[:3] != b"\x00\x00\x08" or magic[3] != ndim:
+            raise DataError(f"{str(path)!r} is not an IDX file of unsigned bytes with {ndim} dimension(s)")
+        dims = struct.unpack(f">{ndim}I", f.read(4 * ndim))
         data = f.read()
     if len(data) != np.prod(dims):
         raise DataError(f"{str(path)!r} is truncated: header says {dims}, found {len(data)} bytes of pixels")
     return np.frombuffer(data, np.uint8).reshape(dims)
 
 
-def _fit_grey(images: np.ndarray, image_size: int, channels: int) -> torch.Tensor:
+def fit_grey(images: np.ndarray, image_size: int, channels: int) -> torch.Tensor:
     """(N, h, w) grey -> (N, C, size, size): pad when at most 4 px short (28 -> 32), else resize."""
     n, h, w = images.shape
     t = torch.from_numpy(images.copy()).unsqueeze(1)
