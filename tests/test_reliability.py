@@ -139,9 +139,19 @@ def test_a_checkpoint_that_runs_code_is_refused_and_nothing_runs(tmp_path):
             return (open, (str(marker), "w"))
 
     evil = tmp_path / "evil.pt"
-    torch.save({"format": "dcgan-checkpoint", "version": 1, "generator": Exploit()}, evil)
+    torch.save({"format": "dcgan-checkpoint", "version": 2, "generator": Exploit()}, evil)
     with pytest.raises(CheckpointError, match="not plain data"):
         load_checkpoint(evil)
     assert not marker.exists()
     save_checkpoint(tmp_path / "ok.pt", {"step": 1})
     assert load_checkpoint(tmp_path / "ok.pt")["step"] == 1
+
+
+def test_version_1_checkpoints_without_a_checksum_still_load(tmp_path):
+    old = tmp_path / "v1.pt"
+    torch.save({"format": "dcgan-checkpoint", "version": 1, "step": 3}, old)
+    assert load_checkpoint(old)["step"] == 3
+    unsigned = tmp_path / "v2.pt"
+    torch.save({"format": "dcgan-checkpoint", "version": 2, "step": 3}, unsigned)
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(unsigned)

@@ -78,10 +78,15 @@ def real_sets(cfg: TrainConfig, data: str, n: int) -> tuple[np.ndarray, np.ndarr
     return images[perm[:half]], images[perm[half:]][:n], False
 
 
-def score(fake: np.ndarray, pool: np.ndarray, heldout: np.ndarray, features=None) -> dict:
+def nn_median(queries: np.ndarray, pool: np.ndarray) -> float:
+    """Median distance from 500 queries to their nearest image in the training pool."""
+    return round(float(np.median(metrics.nearest_neighbour_distances(queries[:500], pool))), 4)
+
+
+def score(fake: np.ndarray, pool: np.ndarray, heldout: np.ndarray, features=None, nn: float | None = None) -> dict:
     """Every metric of `fake` against the real sets (fake and heldout have the same size)."""
     out = {"swd_x1e3": metrics.swd(fake, heldout), "ms_ssim": metrics.ms_ssim_diversity(fake),
-           "nn_distance_median": round(float(np.median(metrics.nearest_neighbour_distances(fake[:500], pool))), 4)}
+           "nn_distance_median": nn_median(fake, pool) if nn is None else nn}
     if features is not None:
         net, real_features = features
         from train.features import embed
@@ -98,10 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("source", help="run directory, checkpoint, or generator.onnx")
     p.add_argument("--data", help="real data to compare with (default: what the model trained on)")
     p.add_argument("--n", type=int, default=1000, help="generated and held-out images per set (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="latent draw for the generated set (vary it to see metric noise)")
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args(argv)
-    if not 64 <= a.n <= 20_000:
-        print(f"error: --n must be in 64..20000, got {a.n}", file=sys.stderr)
+    if not 64 <= a.n <= 20_000 or not 0 <= a.seed < 2**32:
+        print(f"error: --n must be in 64..20000 and --seed in 0..2**32-1, got {a.n} and {a.seed}", file=sys.stderr)
         return 2
     try:
         sample, cfg, label = load_source(Path(a.source))
@@ -119,20 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(12345)
     untrained = generator_sampler(build_generator(cfg).apply(weights_init).eval())
     rng = np.random.RandomState(1)
+    heldout_nn = nn_median(heldout, pool)  # the ceiling's memorisation figure: real images the model never saw
     rows = {"real vs held-out real (ceiling)": score(pool[rng.choice(len(pool), n, replace=False)], pool,
-                                                     heldout[:n], features),
-            label: score(sample(n, seed=0), pool, heldout[:n], features),
+                                                     heldout[:n], features, nn=heldout_nn),
+            label: score(sample(n, seed=a.seed), pool, heldout[:n], features),
             "untrained generator (floor)": score(untrained(n, seed=0), pool, heldout[:n], features)}
-    report = {"source": str(a.source), "data": a.data or cfg.data, "n": n, "classifier_test_accuracy": accuracy,
-              "rows": rows, "real_heldout_nn_distance_median": round(float(np.median(
-                  metrics.nearest_neighbour_distances(heldout[:500], pool))), 4)}
+    report = {"source": str(a.source), "data": a.data or cfg.data, "n": n, "seed": a.seed,
+              "classifier_test_accuracy": accuracy, "rows": rows}
     keys = ["swd_x1e3", "ms_ssim", "nn_distance_median"] + (["frechet_distance", "precision", "recall"] if in_domain else [])
     print(f"{'':36}" + "".join(f"{k:>20}" for k in keys))
     for name, r in rows.items():
         cells = [r["swd_x1e3"]["mean"] if k == "swd_x1e3" else r[k] for k in keys]
         print(f"{name:36}" + "".join(f"{c:>20}" for c in cells))
-    print(f"real held-out -> nearest training image: {report['real_heldout_nn_distance_median']} (median RMS distance;"
-          " generated images much closer than this would be memorised)")
+    print("nn_distance_median: median RMS pixel distance to the nearest training image (the ceiling row: held-out"
+          " real images); generated images much closer than held-out ones would be memorised")
     if accuracy is not None:
         print(f"feature extractor: Fashion-MNIST classifier, test accuracy {accuracy:.2%}")
     if a.json:
