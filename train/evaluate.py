@@ -21,7 +21,7 @@ import torch
 from train import metrics
 from train.checkpoint import CheckpointError, atomic_write, load_checkpoint, resolve_checkpoint
 from train.config import TrainConfig
-from train.data import DataError, load_dataset
+from train.data import DataError, fit_grey, load_dataset, read_idx
 from train.model import build_generator, weights_init
 
 EXAMPLES = """examples:
@@ -63,10 +63,10 @@ def real_sets(cfg: TrainConfig, data: str, n: int) -> tuple[np.ndarray, np.ndarr
     """(pool, held-out) uint8 NCHW, and whether Fashion-MNIST's in-domain features apply."""
     path = Path(data)
     if data != "toyfaces" and path.is_dir() and list(path.glob("t10k-images-idx3-ubyte*")):
-        from train.data import fit_grey, read_idx
+        def split(name: str) -> np.ndarray:
+            images = read_idx(next(path.glob(f"{name}-images-idx3-ubyte*")))
+            return fit_grey(images, cfg.image_size, cfg.channels).numpy()
 
-        split = lambda name: fit_grey(read_idx(next(path.glob(f"{name}-images-idx3-ubyte*"))), cfg.image_size,
-                                      cfg.channels).numpy()  # noqa: E731
         return split("train"), split("t10k")[:n], cfg.image_size == 32 and cfg.channels == 1
     if data == "toyfaces":
         pool = load_dataset("toyfaces", cfg.image_size, cfg.channels, cfg.num_images, cfg.seed).images.numpy()
