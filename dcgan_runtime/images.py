@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -62,13 +63,32 @@ def atomic_save(path: str | os.PathLike, write: Callable[[object], None], force:
     return path
 
 
+def encode_image(image: np.ndarray, fmt: str = "PNG") -> bytes:
+    """One uint8 (H, W, C) image as the bytes of a PNG (or another Pillow format)."""
+    buf = io.BytesIO()
+    _to_pil(image).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def encode_gif(frames: np.ndarray | Sequence[np.ndarray], fps: float = 12.0, loop: bool = True) -> bytes:
+    """uint8 frames (N, H, W, C) as the bytes of an animated GIF, every frame kept."""
+    frames = _check_images(np.asarray(frames))
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    pil = [_to_pil(f) for f in frames]
+    buf = io.BytesIO()
+    pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=round(1000 / fps),
+                loop=0 if loop else None, disposal=1, optimize=False)
+    return buf.getvalue()
+
+
 def save_image(image: np.ndarray, path: str | os.PathLike, force: bool = True) -> Path:
     """One uint8 (H, W, C) image; the format follows the suffix (.png, .jpg, .webp)."""
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
     if fmt is None:
         raise ValueError(f"unknown image suffix in {str(path)!r}: use .png, .jpg or .webp")
-    pil = _to_pil(image)
-    return atomic_save(path, lambda f: pil.save(f, format=fmt), force)
+    data = encode_image(image, fmt)
+    return atomic_save(path, lambda f: f.write(data), force)
 
 
 def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int = 8, padding: int = 2, force: bool = True) -> Path:
@@ -84,16 +104,8 @@ def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int = 8, paddin
 def save_gif(frames: np.ndarray | Sequence[np.ndarray], path: str | os.PathLike, fps: float = 12.0,
              loop: bool = True, force: bool = True) -> Path:
     """Save uint8 frames (N, H, W, C) as an animated GIF, every frame kept."""
-    frames = _check_images(np.asarray(frames))
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    pil = [_to_pil(f) for f in frames]
-
-    def write(f):
-        pil[0].save(f, format="GIF", save_all=True, append_images=pil[1:], duration=round(1000 / fps),
-                    loop=0 if loop else None, disposal=1, optimize=False)
-
-    return atomic_save(path, write, force)
+    data = encode_gif(frames, fps, loop)
+    return atomic_save(path, lambda f: f.write(data), force)
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:

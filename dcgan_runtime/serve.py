@@ -15,20 +15,17 @@ Requests never touch the file system: the page's three files are read once at st
 """
 from __future__ import annotations
 
-import io
 import json
 import sys
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
-from PIL import Image
 
 from dcgan_runtime.cli import UsageError, parse_seeds
 from dcgan_runtime.generator import Generator
-from dcgan_runtime.images import make_grid, parse_grid
+from dcgan_runtime.images import encode_gif, encode_image, make_grid, parse_grid
 
 MAX_IMAGES = 256  # per request
 MAX_STEPS = 64
@@ -40,20 +37,6 @@ STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js",
 
 class BadRequest(ValueError):
     """Answered with 400 and the message."""
-
-
-def _png(images: np.ndarray, nrow: int) -> bytes:
-    buf = io.BytesIO()
-    grid = make_grid(images, nrow=nrow)
-    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _gif(frames: np.ndarray, fps: float = 12.0) -> bytes:
-    buf = io.BytesIO()
-    pil = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
-    pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=round(1000 / fps), loop=0)
-    return buf.getvalue()
 
 
 class Explorer:
@@ -143,7 +126,7 @@ class Explorer:
             images, grid = self.g.decode(arr), body.get("grid") or ""
             if not isinstance(grid, str):
                 raise BadRequest("'grid' must be a string like 4x1")
-        return "image/png", _png(images, self._grid(grid, len(images)))
+        return "image/png", encode_image(make_grid(images, nrow=self._grid(grid, len(images))))
 
     def interpolate(self, q: dict) -> tuple[str, bytes]:
         seeds = self._seeds(self._one(q, "seeds"), at_least=2)
@@ -156,7 +139,7 @@ class Explorer:
             raise BadRequest("method must be slerp or lerp, and format gif or png")
         z0, z1 = self.g.latents(seeds=seeds)
         frames = self.g.interpolate(z0, z1, steps=steps, method=method)
-        return ("image/gif", _gif(frames)) if fmt == "gif" else ("image/png", _png(frames, nrow=steps))
+        return ("image/gif", encode_gif(frames)) if fmt == "gif" else ("image/png", encode_image(make_grid(frames, nrow=steps)))
 
     def arithmetic(self, q: dict) -> tuple[str, bytes]:
         plus = [self._seeds(s, "plus") for s in q.get("plus", [])]
@@ -175,7 +158,7 @@ class Explorer:
         images = self.g.arithmetic(plus=[self.g.latents(seeds=s) for s in plus],
                                    minus=[self.g.latents(seeds=s) for s in minus], neighbours=8, noise=noise)
         order = [1, 2, 3, 4, 0, 5, 6, 7, 8]  # the result in the middle of its 8 neighbours
-        return "image/png", _png(images[order], nrow=3)
+        return "image/png", encode_image(make_grid(images[order], nrow=3))
 
 
 class Handler(BaseHTTPRequestHandler):
