@@ -23,7 +23,7 @@ from train import artifacts, metrics
 from train.checkpoint import (CheckpointError, atomic_write, load_latest_good, remove_stale_temp_files,
                               save_checkpoint)
 from train.config import TrainConfig
-from train.data import DataError, load_dataset, to_model_range
+from train.data import DataError, load_dataset, to_model_range, to_uint8
 from train.model import build_models, count_params
 from train.step import DeviceError, GANStep, pick_machine
 
@@ -41,7 +41,7 @@ SWD_IMAGES = 256  # generated and real images behind the SWD that picks checkpoi
 
 
 class UsageError(ValueError):
-    """The command line asks for something impossible: exit code 2."""  # the fixed-noise grid shows seeds 0-63, as `dcgan generate --seeds 0-63` would
+    """The command line asks for something impossible: exit code 2."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -123,12 +123,6 @@ def check_finite_weights(g: torch.nn.Module, d: torch.nn.Module, step: int) -> N
             raise FloatingPointError(f"non-finite {name} weights at step {step}")
 
 
-def checkpoint_bytes(cfg: TrainConfig) -> int:
-    """About one checkpoint's size: fp32 weights of G and D, plus Adam's two moments for each."""
-    g, d = build_models(cfg)
-    return 3 * 4 * (count_params(g) + count_params(d)) + 1_000_000
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
@@ -151,15 +145,17 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"error: cannot write the run directory {out}: {e}", file=sys.stderr)
         return 1
-    need = 3 * checkpoint_bytes(cfg)  # last.pt, its temp file while writing, and one periodic copy
+
+    torch.manual_seed(cfg.seed)
+    g, d = build_models(cfg)
+    # one checkpoint is about the fp32 weights plus Adam's two moments; keep room for last.pt, its temp
+    # file while writing, and a periodic copy
+    need = 3 * (3 * 4 * (count_params(g) + count_params(d)) + 1_000_000)
     free = shutil.disk_usage(out).free
     if free < need:
         print(f"error: {out} has {free / 1e6:.0f} MB free; checkpoints of this model need about {need / 1e6:.0f} MB. "
               "Free some space or pick another --out", file=sys.stderr)
         return 1
-
-    torch.manual_seed(cfg.seed)
-    g, d = build_models(cfg)
     g, d = (m.to(machine.device, memory_format=torch.channels_last) for m in (g, d))
     step_fn = GANStep(g, d, cfg, machine)
     step, best_swd = 0, float("inf")
@@ -203,8 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             imgs = torch.cat([g(eval_z[i:i + 128]) for i in range(0, len(eval_z), 128)]).float().cpu()
         g.train()
         artifacts.save_png(artifacts.grid_image(imgs[:len(SAMPLE_SEEDS)]), out / "samples" / f"step{step:06d}.png")
-        fake = ((imgs[:n_swd] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-        return metrics.swd(fake, swd_real)["mean"]
+        return metrics.swd(to_uint8(imgs[:n_swd]), swd_real)["mean"]
 
     print(f"data: {data.name}, {len(data)} images{f' ({data.skipped} unreadable skipped)' if data.skipped else ''}; "
           f"G {count_params(g):,} params, D {count_params(d):,}; {machine.device} {machine.precision}, "

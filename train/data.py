@@ -48,6 +48,11 @@ def to_model_range(batch: torch.Tensor) -> torch.Tensor:
     return batch.float().div_(127.5).sub_(1.0)
 
 
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """The inverse: [-1, 1] -> uint8 numpy, rounded to the nearest grey level (as dcgan_runtime does)."""
+    return ((images.float().cpu() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
 def load_dataset(data: str, image_size: int, channels: int, num_images: int = 20_000, seed: int = 0) -> Dataset:
     """Load `data`: "toyfaces", a folder of images, or an IDX file or folder of them."""
     if data == "toyfaces":

@@ -21,7 +21,7 @@ import torch
 from train import metrics
 from train.checkpoint import CheckpointError, atomic_write, load_checkpoint, resolve_checkpoint
 from train.config import TrainConfig
-from train.data import DataError, fit_grey, load_dataset, read_idx
+from train.data import DataError, fit_grey, load_dataset, read_idx, to_uint8
 from train.model import build_generator, weights_init
 
 EXAMPLES = """examples:
@@ -54,7 +54,7 @@ def generator_sampler(net: torch.nn.Module):
     def sample(n: int, seed: int = 0) -> np.ndarray:
         z = torch.from_numpy(np.random.RandomState(seed).standard_normal((n, nz)).astype(np.float32))
         x = torch.cat([net(z[i:i + 256].view(-1, nz, 1, 1)) for i in range(0, n, 256)])
-        return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+        return to_uint8(x)
 
     return sample
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from train.data import fit_grey, read_idx
+from train.data import fit_grey, read_idx, to_model_range
 
 
 class FashionNet(nn.Module):
@@ -43,10 +43,6 @@ def fashion_split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return fit_grey(images, 32, 1).numpy(), labels.astype(np.int64)
 
 
-def _to_input(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(images, np.float32)).div_(127.5).sub_(1.0)
-
-
 def cache_dir() -> Path:
     return Path(os.environ.get("DCGAN_CACHE", Path.home() / ".cache" / "dcgan"))
 
@@ -69,14 +65,14 @@ def load_classifier(root: Path, epochs: int = 2, seed: int = 0, train_images: in
         perm = np.random.RandomState([seed, epoch]).permutation(len(x))
         for i in range(0, len(x), 256):
             idx = perm[i:i + 256]
-            loss = nn.functional.cross_entropy(net(_to_input(x[idx])), torch.from_numpy(y[idx]))
+            loss = nn.functional.cross_entropy(net(to_model_range(torch.from_numpy(x[idx]))), torch.from_numpy(y[idx]))
             opt.zero_grad()
             loss.backward()
             opt.step()
     xt, yt = fashion_split(root, "t10k")
     net.eval()
     with torch.no_grad():
-        pred = torch.cat([net(_to_input(xt[i:i + 1000])).argmax(1) for i in range(0, len(xt), 1000)])
+        pred = torch.cat([net(to_model_range(torch.from_numpy(xt[i:i + 1000]))).argmax(1) for i in range(0, len(xt), 1000)])
     accuracy = round(float((pred.numpy() == yt).mean()), 4)
     save_checkpoint(path, {"model": net.state_dict(), "test_accuracy": accuracy, "epochs": epochs})
     return net, accuracy
@@ -85,4 +81,4 @@ def load_classifier(root: Path, epochs: int = 2, seed: int = 0, train_images: in
 @torch.no_grad()
 def embed(net: FashionNet, images: np.ndarray) -> np.ndarray:
     """uint8 (N, 1, 32, 32) -> float32 (N, 128) features."""
-    return torch.cat([net.features(_to_input(images[i:i + 1000])) for i in range(0, len(images), 1000)]).numpy()
+    return torch.cat([net.features(to_model_range(torch.from_numpy(images[i:i + 1000]))) for i in range(0, len(images), 1000)]).numpy()
