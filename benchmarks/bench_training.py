@@ -13,7 +13,7 @@ from benchmarks.conftest import record
 from benchmarks.reference import ReferenceStep
 from train.config import TrainConfig
 from train.model import build_models
-from train.step import GANStep, Machine, pick_machine
+from train.step import GANStep, pick_machine
 
 
 def _setup(quick: bool):

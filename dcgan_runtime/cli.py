@@ -15,7 +15,7 @@ import numpy as np
 from dcgan_runtime.errors import ModelError
 from dcgan_runtime.generator import Generator
 from dcgan_runtime.images import make_grid, parse_grid, save_gif, save_grid, save_image
-from dcgan_runtime.latent import MAX_SEED, check_seed
+from dcgan_runtime.latent import check_seed
 
 MAX_IMAGES = 100_000  # one command's cap; the API has none beyond memory for the result
 

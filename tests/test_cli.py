@@ -2,7 +2,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 from PIL import Image
 
 from dcgan_runtime.cli import main

@@ -1,7 +1,6 @@
 """Training survives faults: SIGKILL at random moments, corrupt checkpoints, divergence, a full disk."""
 import json
 import random
-import signal
 import subprocess
 import sys
 import time

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import dcgan_runtime
-from dcgan_runtime import Generator, MetadataError, ModelError, ProviderError, latent
+from dcgan_runtime import Generator, MetadataError, ModelError, ProviderError
 from dcgan_runtime.generator import CPU, CUDA, resolve_providers
 from train.checkpoint import load_checkpoint
 from train.model import Generator as TorchGenerator
