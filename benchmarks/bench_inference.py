@@ -18,6 +18,15 @@ def test_onnxruntime_cpu(benchmark, model_dir, batch_size, rounds):
     measure(benchmark, g.decode, z, output="float", batch_size=batch_size, rounds=rounds)
 
 
+def test_onnxruntime_int8_cpu(benchmark, model_dir, batch_size, rounds):
+    from dcgan_runtime import Generator
+
+    g = Generator.load(model_dir / "export", precision="int8", device="cpu", threads=THREADS)
+    z = latents(batch_size)
+    record(benchmark, "dcgan_runtime int8 (onnxruntime CPU)", batch_size, g.providers[0])
+    measure(benchmark, g.decode, z, output="float", batch_size=batch_size, rounds=rounds)
+
+
 def test_torchscript_cpu(benchmark, model_dir, batch_size, rounds):
     from export.torchscript_export import load_torchscript
 

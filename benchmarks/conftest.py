@@ -76,7 +76,7 @@ def model_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bench")
     save_checkpoint(root / "g.pt", {"config": cfg.to_dict(), "step": 0, "generator": g.state_dict(),
                                     "dataset": "random weights"})
-    assert export_main([str(root / "g.pt"), "--outdir", str(root / "export"), "--fp16"]) == 0
+    assert export_main([str(root / "g.pt"), "--outdir", str(root / "export"), "--fp16", "--int8"]) == 0
     return root
 
 

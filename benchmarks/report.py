@@ -50,19 +50,24 @@ def markdown(machine: dict, rows: list[dict]) -> str:
             ratio = f", {eager[s] / t:.2f}x" if s in eager else ""
             cells.append(f"{t * 1e3:.2f} ms / {s / t:,.0f} img/s{ratio}")
         out.append(f"| {backend} | " + " | ".join(cells) + " |")
+    q, f = table.get("dcgan_runtime int8 (onnxruntime CPU)", {}), table.get("dcgan_runtime (onnxruntime CPU)", {})
+    if q and f:
+        out += ["", "int8 vs fp32 dcgan_runtime (images/s ratio, same run): "
+                + ", ".join(f"{f[s] / q[s]:.2f}x at batch {s}" for s in sizes if s in q and s in f) + "."]
     compile_s = {r["batch_size"]: r["compile_s"] for r in inference if "compile_s" in r}
     if compile_s:
         out += ["", "torch.compile first-call time (compilation; not in the table; inductor keeps an on-disk cache, so repeat runs compile faster): "
                 + ", ".join(f"{s:.1f} s at batch {b}" for b, s in sorted(compile_s.items())) + "."]
     for dev in ("cpu", "cuda"):
         fp32 = peak.get(f"{dev} fp32")
-        rates = [s / t for b, by in table.items() if (dev == "cuda") == ("CUDA" in b) for s, t in by.items()]
+        rates = [s / t for b, by in table.items() if (dev == "cuda") == ("CUDA" in b) and "int8" not in b
+                 for s, t in by.items()]
         if fp32 and rates:
             bf16 = peak.get(f"{dev} bf16")
             out += ["", f"Roofline ({dev}): {GFLOP_PER_IMAGE:.3f} GFLOP per image; fastest measured fp32 matrix product {fp32:,.0f} GFLOP/s"
                     + (f", bf16 {bf16:,.0f} GFLOP/s" if bf16 else "")
                     + f" -> at most {fp32 / GFLOP_PER_IMAGE:,.0f} img/s in fp32. Best measured: {max(rates):,.0f} img/s "
-                    f"({max(rates) * GFLOP_PER_IMAGE / fp32:.0%} of the fp32 matmul rate)."]
+                    f"({max(rates) * GFLOP_PER_IMAGE / fp32:.0%} of the fp32 matmul rate; int8 is not bound by it)."]
     cold = [r for r in rows if r["backend"].startswith("cold start")]
     if cold:
         out += ["", "Cold start (fresh process: import, load, one image):", "", "| program | seconds | peak RSS MB |", "|---|---|---|"]

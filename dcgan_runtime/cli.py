@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help, description=help, epilog=EXAMPLES[name],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        c.add_argument("model", help="generator.onnx written by `python -m export`")
+        c.add_argument("model", help="generator.onnx written by `python -m export`, or its --outdir folder")
+        c.add_argument("--precision", choices=("fp32", "fp16", "int8"),
+                       help="the file to use in a folder (default fp32); for a file, checked against it")
         c.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
         c.add_argument("--threads", type=int, help="CPU threads for onnxruntime")
         return c
@@ -216,7 +218,8 @@ def run_info(g: Generator, a: argparse.Namespace) -> None:
     print(f"model      {g.path}\nimage      {m.image_size}x{m.image_size}x{m.channels}, latent_dim {m.latent_dim}, "
           f"{m.precision}\nproviders  requested {g.requested_providers}, active {g.providers}\n"
           f"trained    {m.training_steps} steps on {m.dataset or '?'}\nproducer   {m.producer}, {m.created}\n"
-          f"BatchNorm  folded {m.bn_folded}, recalibrated {m.bn_recalibrated}\nmetadata   {m.to_json()}")
+          f"BatchNorm  folded {m.bn_folded}, recalibrated {m.bn_recalibrated}\n"
+          + "".join(f"int8       {k}: {v}\n" for k, v in m.quantization.items()) + f"metadata   {m.to_json()}")
 
 
 def run_bench(g: Generator, a: argparse.Namespace) -> None:
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.threads is not None and args.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {args.threads}")
-        g = Generator.load(args.model, device=args.device, threads=args.threads)
+        g = Generator.load(args.model, device=args.device, threads=args.threads, precision=args.precision)
         {"generate": run_generate, "interpolate": run_interpolate, "arithmetic": run_arithmetic,
          "info": run_info, "bench": run_bench, "serve": run_serve}[args.command](g, args)
     except (UsageError, ValueError) as e:

@@ -18,7 +18,7 @@ import onnxruntime as ort
 from dcgan_runtime import latent
 from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
 from dcgan_runtime.images import to_uint8
-from dcgan_runtime.metadata import KEY, Metadata
+from dcgan_runtime.metadata import FILENAMES, KEY, PRECISIONS, Metadata
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 MAX_BATCH = 4096
@@ -72,16 +72,28 @@ class Generator:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto", *, providers: Sequence | None = None,
              provider_options: Sequence[dict] | None = None, session_options: ort.SessionOptions | None = None,
-             threads: int | None = None) -> "Generator":
-        """Open `path` (a `generator.onnx` from `python -m export`), check it, and build the session.
+             threads: int | None = None, precision: str | None = None) -> "Generator":
+        """Open `path` (a file from `python -m export`, or its output folder), check it, and build the session.
 
         `device`: "auto" (CUDA when a session really runs on it, else CPU with one warning), "cpu",
         "cuda" or "cuda:N" (raises ProviderError if CUDA does not actually run). `providers` and
         `provider_options` override `device`; `threads` sets the CPU threads (default: all available).
+        `precision` ("fp32", "fp16", "int8") picks the file in a folder (default fp32), and for a file
+        is checked against its metadata.
+
+        >>> Generator.load("runs/faces/export", precision="int8").metadata.precision  # doctest: +SKIP
+        'int8'
         """
         if not isinstance(path, (str, os.PathLike)):
             raise ValueError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+        if precision is not None and precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
         path = Path(path)
+        if path.is_dir():
+            path = path / FILENAMES[precision or "fp32"]
+            if not path.is_file():
+                raise ModelError(f"{str(path.parent)!r} holds no {path.name}: export it "
+                                 f"(python -m export RUN --outdir {path.parent} --force{' --' + precision if precision not in (None, 'fp32') else ''})")
         if not path.is_file():
             raise ModelError(f"model file {str(path)!r} does not exist")
         if providers is not None:
@@ -95,6 +107,9 @@ class Generator:
         so.intra_op_num_threads = threads
         session = _session(path, so, requested, provider_options)
         meta = read_metadata(session, path)
+        if precision is not None and meta.precision != precision:
+            raise MetadataError(f"{str(path)!r} holds {meta.precision} weights, not {precision}: load "
+                                f"{FILENAMES[precision]} from the same export folder, or ask for {meta.precision}")
         check_signature(session, meta, path)
         active = session.get_providers()
         if any((p if isinstance(p, str) else p[0]) == CUDA for p in requested) and active[0] != CUDA:

@@ -21,6 +21,7 @@ FORMAT = "dcgan-generator"
 FORMAT_VERSION = 1  # readers accept this version and older
 SEED_RULE = "numpy.random.RandomState(seed).standard_normal(latent_dim)"
 PRECISIONS = ("fp32", "fp16", "int8")
+FILENAMES = {"fp32": "generator.onnx", "fp16": "generator.fp16.onnx", "int8": "generator.int8.onnx"}  # in an export folder
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Metadata:
     producer: str = ""  # tool and version that wrote the file
     created: str = ""  # ISO 8601 UTC
     weights_sha256: str = ""  # of the folded fp32 weights, in state_dict order
+    quantization: dict[str, Any] = field(default_factory=dict)  # int8 only: scheme, calibration set, graph form
 
     def __post_init__(self) -> None:
         checks = [

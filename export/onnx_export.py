@@ -39,11 +39,16 @@ def to_onnx(model: nn.Module, meta: Metadata, opset: int) -> onnx.ModelProto:
     left = [n.name for n in proto.graph.node if n.op_type == "BatchNormalization"]
     if left:
         raise RuntimeError(f"BatchNormalization nodes left after folding: {left}")
+    attach_metadata(proto, meta)
+    return proto
+
+
+def attach_metadata(proto: onnx.ModelProto, meta: Metadata) -> None:
+    """Replace the model's metadata with the `dcgan` JSON, name the producer, and run the full checker."""
     del proto.metadata_props[:]
     proto.metadata_props.add(key=KEY, value=meta.to_json())
     proto.producer_name, proto.doc_string = "dcgan-export", "DCGAN generator: z (N, nz, 1, 1) -> image (N, C, H, W) in [-1, 1]"
     onnx.checker.check_model(proto, full_check=True)
-    return proto
 
 
 def save_onnx(proto: onnx.ModelProto, path: Path) -> None:

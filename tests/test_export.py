@@ -7,7 +7,7 @@ import torch
 from dcgan_runtime.metadata import KEY, Metadata
 from export.__main__ import main as export_main
 from export.fold import fold_batchnorm, recalibrate_batchnorm
-from export.formats import parse_formats
+from export.formats import select
 from export.torchscript_export import load_torchscript
 from train.checkpoint import load_checkpoint, save_checkpoint
 from train.model import Generator
@@ -54,10 +54,14 @@ def test_recalibration_recomputes_statistics():
 
 
 def test_formats_table_validates():
-    assert [f.filename for f in parse_formats("torchscript, onnx")] == ["generator.onnx", "generator.torchscript"]
+    assert [f.filename for f in select("torchscript, onnx", ["fp32"])] == ["generator.onnx", "generator.torchscript"]
+    assert [f.filename for f in select("onnx", ["fp32", "fp16", "int8"])] == \
+        ["generator.onnx", "generator.fp16.onnx", "generator.int8.onnx"]
     for bad in ("", "onnx,tflite"):
         with pytest.raises(ValueError, match="--formats"):
-            parse_formats(bad)
+            select(bad, ["fp32"])
+    with pytest.raises(ValueError, match="--int8 is a variant of the onnx format: include onnx in --formats"):
+        select("torchscript", ["fp32", "int8"])
 
 
 def test_export_writes_checked_files(exported, tiny_run):
@@ -77,7 +81,7 @@ def test_export_writes_checked_files(exported, tiny_run):
     assert meta.training_config["ngf"] == 8
     report = json.loads((exported / "parity.json").read_text())
     assert report["passed"] and {r["format"] for r in report["formats"]} == \
-        {"generator.onnx", "generator.torchscript", "generator.fp16.onnx"}
+        {"generator.onnx", "generator.torchscript", "generator.fp16.onnx", "generator.int8.onnx"}
     fp32 = [r for r in report["formats"] if r["precision"] == "fp32"]
     assert all(r["max_abs"] <= 1e-5 and [b["batch_size"] for b in r["batches"]] == [1, 3, 64] for r in fp32)
 
