@@ -31,30 +31,41 @@ EXAMPLES = """examples:
 """
 
 
-def load_source(source: Path):
-    """(sample(n, seed) -> uint8 NCHW, its TrainConfig, a label)."""
+def load_decoder(source: Path):
+    """(decode(z (N, nz) float32) -> float32 NCHW in [-1, 1], its TrainConfig, a label) for a run,
+    checkpoint or exported .onnx file (run through dcgan_runtime)."""
     if source.suffix == ".onnx":
-        from dcgan_runtime import Generator  # only for .onnx: training does not need the runtime
+        from dcgan_runtime import Generator, ModelError  # only for .onnx: training does not need the runtime
 
-        g = Generator.load(source, device="cpu")
+        try:
+            g = Generator.load(source, device="cpu")
+        except ModelError as e:
+            raise ValueError(str(e)) from None
         cfg = TrainConfig.from_dict(g.metadata.training_config)
-        return (lambda n, seed=0: g.generate(n, seed=seed).transpose(0, 3, 1, 2)), cfg, f"ONNX {source.name}"
+        return (lambda z: g.decode(z, output="float")), cfg, f"ONNX {source.name}"
     state = load_checkpoint(resolve_checkpoint(source))
     cfg = TrainConfig.from_dict(state["config"])
     net = build_generator(cfg)
     net.load_state_dict(state["generator"])
-    return generator_sampler(net.eval()), cfg, f"PyTorch step {state['step']}"
+    return torch_decoder(net.eval()), cfg, f"PyTorch step {state['step']}"
 
 
-def generator_sampler(net: torch.nn.Module):
-    """Images from latents drawn by the runtime's rule (one RandomState(seed) draw of n latents)."""
+def torch_decoder(net: torch.nn.Module):
     nz = net.main[0].in_channels
 
     @torch.no_grad()
+    def decode(z: np.ndarray) -> np.ndarray:
+        z = torch.from_numpy(np.ascontiguousarray(z, np.float32))
+        return torch.cat([net(z[i:i + 256].view(-1, nz, 1, 1)) for i in range(0, len(z), 256)]).numpy()
+
+    return decode
+
+
+def sampler(decode, nz: int):
+    """sample(n, seed) -> uint8 NCHW from latents drawn by the runtime's rule (one RandomState(seed) draw)."""
     def sample(n: int, seed: int = 0) -> np.ndarray:
-        z = torch.from_numpy(np.random.RandomState(seed).standard_normal((n, nz)).astype(np.float32))
-        x = torch.cat([net(z[i:i + 256].view(-1, nz, 1, 1)) for i in range(0, n, 256)])
-        return to_uint8(x)
+        z = np.random.RandomState(seed).standard_normal((n, nz)).astype(np.float32)
+        return to_uint8(torch.from_numpy(decode(z)))
 
     return sample
 
@@ -110,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --n must be in 64..20000 and --seed in 0..2**32-1, got {a.n} and {a.seed}", file=sys.stderr)
         return 2
     try:
-        sample, cfg, label = load_source(Path(a.source))
+        decode, cfg, label = load_decoder(Path(a.source))
+        sample = sampler(decode, cfg.nz)
         pool, heldout, in_domain = real_sets(cfg, a.data or cfg.data, a.n)
     except (CheckpointError, DataError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -123,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         net, accuracy = load_classifier(Path(a.data or cfg.data))
         features = (net, embed(net, heldout[:n]))
     torch.manual_seed(12345)
-    untrained = generator_sampler(build_generator(cfg).apply(weights_init).eval())
+    untrained = sampler(torch_decoder(build_generator(cfg).apply(weights_init).eval()), cfg.nz)
     rng = np.random.RandomState(1)
     heldout_nn = nn_median(heldout, pool)  # the ceiling's memorisation figure: real images the model never saw
     rows = {"real vs held-out real (ceiling)": score(pool[rng.choice(len(pool), n, replace=False)], pool,
