@@ -34,13 +34,14 @@ def test_wilson_interval():
     assert ar.rate(np.array([True, False, True, True]))["rate"] == 0.75
 
 
-def test_exemplars_are_confident_and_distinct():
-    conf = np.array([0.95, 0.1, 0.99, 0.92, 0.5, 0.91])
-    picks = ar.pick_exemplars(conf, 3, trials=20, rng=np.random.RandomState(0))
-    assert picks.shape == (20, 3)
-    assert set(picks.ravel()) <= {0, 2, 3, 5} and all(len(set(row)) == 3 for row in picks)
+def test_exemplars_are_the_most_confident_members_and_distinct():
+    conf = np.array([0.95, 0.1, 0.99, 0.92, 0.5, 0.91, 0.97])
+    member = np.array([True, False, True, True, True, True, False])  # 6 is confident but not a member
+    picks = ar.pick_exemplars(conf, member, 3, trials=30, rng=np.random.RandomState(0), top=4)
+    assert picks.shape == (30, 3)
+    assert set(picks.ravel()) == {0, 2, 3, 5} and all(len(set(row)) == 3 for row in picks)
     with pytest.raises(ValueError, match="only 4 pool samples look smiling"):
-        ar.pick_exemplars(conf, 5, 1, np.random.RandomState(0), "smiling")
+        ar.pick_exemplars(conf, member, 5, 1, np.random.RandomState(0), "smiling", top=4)
 
 
 def test_confidence_and_matches():

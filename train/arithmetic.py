@@ -6,8 +6,9 @@ classifier the project trains (train.attributes): toy faces by their drawn attri
 faces-london photos by smile and gender.
 
 1. A pool of samples (seeds 0..pool-1) is generated and labelled.
-2. Each trial of an experiment draws k exemplars per concept at random among the pool samples the
-   classifier puts in that concept with probability >= 0.9 (the paper averaged three chosen by hand).
+2. Each trial of an experiment draws k exemplars per concept at random among the --candidates pool
+   samples classified as that concept with the highest confidence (the paper averaged three chosen
+   by hand).
 3. The result, the sum of the plus concepts' mean latents minus the minus ones', is decoded and
    labelled: a success when every attribute of the target concept is recognised.
 4. Baselines: random latents (the target's share of the pool) and the same arithmetic done on the
@@ -34,7 +35,6 @@ from train.evaluate import load_decoder
 
 Decode = Callable[[np.ndarray], np.ndarray]  # (N, nz) latents -> float32 NCHW in [-1, 1]
 Classify = Callable[[np.ndarray], dict]  # uint8 NCHW -> {attribute: (N, classes) probabilities}
-CONFIDENT = 0.9  # an exemplar's joint probability of belonging to its concept
 
 
 @dataclass(frozen=True)
@@ -91,20 +91,23 @@ def matches(probs: dict, concept: dict) -> np.ndarray:
     return np.all([probs[a].argmax(1) == v for a, v in concept.items()], axis=0)
 
 
-def pick_exemplars(conf: np.ndarray, k: int, trials: int, rng: np.random.RandomState, what: str = "") -> np.ndarray:
-    """(trials, k) pool indices, k distinct confident members per trial."""
-    candidates = np.flatnonzero(conf >= CONFIDENT)
-    if len(candidates) < k:
-        raise ValueError(f"only {len(candidates)} pool samples look {what or 'like the concept'} (p >= {CONFIDENT}), "
-                         f"fewer than k={k}: grow --pool or lower k")
-    return np.stack([rng.choice(candidates, k, replace=False) for _ in range(trials)])
+def pick_exemplars(conf: np.ndarray, member: np.ndarray, k: int, trials: int, rng: np.random.RandomState,
+                   what: str = "", top: int = 50) -> np.ndarray:
+    """(trials, k) pool indices: each trial draws k distinct samples among the `top` pool members
+    (classified as the concept) that the classifier is most confident about."""
+    ranked = np.flatnonzero(member)[np.argsort(-conf[member], kind="stable")][:top]
+    if len(ranked) < k:
+        raise ValueError(f"only {len(ranked)} pool samples look {what or 'like the concept'}, fewer than k={k}: "
+                         "grow --pool or lower k")
+    return np.stack([rng.choice(ranked, k, replace=False) for _ in range(trials)])
 
 
 def run_experiment(exp: Experiment, pool_z: np.ndarray, pool_x: np.ndarray, pool_probs: dict, k: int, trials: int,
-                   decode: Decode, classify: Classify, seed: int = 0) -> dict:
+                   decode: Decode, classify: Classify, seed: int = 0, top: int = 50) -> dict:
     """Success rates of latent and pixel arithmetic over `trials` exemplar draws, and the first draw's picks."""
     rng = np.random.RandomState([seed, k])
-    picks = [pick_exemplars(confidence(pool_probs, c), k, trials, rng, describe(c)) for _, c in exp.terms]
+    picks = [pick_exemplars(confidence(pool_probs, c), matches(pool_probs, c), k, trials, rng, describe(c), top)
+             for _, c in exp.terms]
     z = np.stack([latent.arithmetic(plus=[pool_z[p[t]] for (s, _), p in zip(exp.terms, picks) if s > 0],
                                      minus=[pool_z[p[t]] for (s, _), p in zip(exp.terms, picks) if s < 0])
                   for t in range(trials)])
@@ -201,17 +204,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool", type=int, default=2000, help="samples to pick exemplars from (seeds 0..pool-1, default 2000)")
     p.add_argument("--k", default="3,10", help="exemplars per concept, comma-separated (default 3,10; the paper used 3)")
     p.add_argument("--trials", type=int, default=200, help="exemplar draws per experiment and k (default 200)")
+    p.add_argument("--candidates", type=int, default=50,
+                   help="exemplars are drawn among this many most confident members of each concept (default 50)")
     p.add_argument("--pairs", type=int, default=200, help="interpolation paths per method (default 200)")
     p.add_argument("--steps", type=int, default=16, help="images per interpolation path (default 16)")
     p.add_argument("--classifier-images", type=int, default=2000, help="toy faces that train the classifier (default 2000)")
     a = p.parse_args(argv)
     try:
         ks = [int(v) for v in a.k.split(",")]
-        if min(ks) < 1 or a.pool < 10 or a.trials < 1 or a.pairs < 2 or a.steps < 2 or a.classifier_images < 10:
+        if min(ks) < 1 or a.pool < 10 or a.trials < 1 or a.pairs < 2 or a.steps < 2 or a.classifier_images < 10 \
+                or a.candidates < max(ks):
             raise ValueError
     except ValueError:
         print("error: --k takes positive integers (e.g. 3,10); --pool >= 10, --trials >= 1, --pairs >= 2, "
-              "--steps >= 2, --classifier-images >= 10", file=sys.stderr)
+              "--steps >= 2, --classifier-images >= 10, --candidates >= the largest k", file=sys.stderr)
         return 2
     try:
         decode, cfg, label = load_decoder(Path(a.source))
@@ -225,14 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     pool_x = decode(pool_z)
     pool_probs = classify(images_u8(pool_x))
     report = {"source": a.source, "model": label, "data": a.data or cfg.data, "classifier": classifier, "pool": a.pool,
-              "experiments": {}}
+              "candidates": a.candidates, "experiments": {}}
     print(f"classifier held-out accuracy: {classifier['held_out_accuracy']} ({classifier['held_out']})")
     for exp in experiments:
         entry = {"formula": str(exp), "random_latents": rate(matches(pool_probs, exp.target)), "by_k": []}
         print(f"\n{exp}\n  random latents: {fmt(entry['random_latents'])}")
         for k in ks:
             try:
-                res = run_experiment(exp, pool_z, pool_x, pool_probs, k, a.trials, decode, classify)
+                res = run_experiment(exp, pool_z, pool_x, pool_probs, k, a.trials, decode, classify, top=a.candidates)
             except ValueError as e:
                 print(f"  k={k}: skipped: {e}")
                 continue
