@@ -61,6 +61,7 @@ def test_arithmetic_succeeds_where_latents_are_linear_and_beats_random():
     random = ar.rate(ar.matches(probs, exp.target))["rate"]
     assert 0.15 < random < 0.35  # one quarter of Gaussian latents
     assert res["latent"]["rate"] > 0.9 > random
+    assert res["latent_rescaled"]["rate"] == res["latent"]["rate"]  # rescaling keeps every sign here
     assert res["latent"]["n"] == res["pixels"]["n"] == 100
     for (sign, concept), picks in zip(exp.terms, res["first_trial"]):
         assert ar.matches({k: v[picks] for k, v in probs.items()}, concept).all()

@@ -10,7 +10,8 @@ faces-london photos by smile and gender.
    samples classified as that concept with the highest confidence (the paper averaged three chosen
    by hand).
 3. The result, the sum of the plus concepts' mean latents minus the minus ones', is decoded and
-   labelled: a success when every attribute of the target concept is recognised.
+   labelled: a success when every attribute of the target concept is recognised. The same result
+   rescaled to the typical latent norm sqrt(nz) is scored too (a mean of k latents is short).
 4. Baselines: random latents (the target's share of the pool) and the same arithmetic done on the
    exemplars' pixels, the paper's own comparison.
 Interpolation: along slerp and lerp paths between random latents, how often each attribute changes
@@ -112,9 +113,12 @@ def run_experiment(exp: Experiment, pool_z: np.ndarray, pool_x: np.ndarray, pool
                                      minus=[pool_z[p[t]] for (s, _), p in zip(exp.terms, picks) if s < 0])
                   for t in range(trials)])
     pixels = sum(s * pool_x[p].mean(1) for (s, _), p in zip(exp.terms, picks))  # (trials, C, H, W)
-    latent_hits = matches(classify(images_u8(decode(z))), exp.target)
-    pixel_hits = matches(classify(images_u8(np.clip(pixels, -1, 1))), exp.target)
-    return {"k": k, "trials": trials, "latent": rate(latent_hits), "pixels": rate(pixel_hits),
+    # a mean of k Gaussian latents is short (norm ~ sqrt(dim / k)); the rescaled variant restores the
+    # norm the generator was trained on, sqrt(dim)
+    rescaled = z * np.sqrt(z.shape[1]) / np.linalg.norm(z, axis=1, keepdims=True)
+    hits = {name: matches(classify(images_u8(x)), exp.target) for name, x in
+            (("latent", decode(z)), ("latent_rescaled", decode(rescaled)), ("pixels", np.clip(pixels, -1, 1)))}
+    return {"k": k, "trials": trials, **{name: rate(h) for name, h in hits.items()},
             "first_trial": [p[0].tolist() for p in picks], "first_result": z[0]}
 
 
@@ -244,8 +248,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if k == ks[0]:
                 figure(exp, res, pool_z, pool_x, decode, out / f"arithmetic_{exp.name}.png")
-            entry["by_k"].append({key: res[key] for key in ("k", "trials", "latent", "pixels", "first_trial")})
-            print(f"  k={k:<3} latent arithmetic: {fmt(res['latent'])}   pixel arithmetic: {fmt(res['pixels'])}")
+            entry["by_k"].append({key: res[key] for key in ("k", "trials", "latent", "latent_rescaled", "pixels",
+                                                            "first_trial")})
+            print(f"  k={k:<3} latents: {fmt(res['latent'])}   rescaled to norm sqrt(nz): "
+                  f"{fmt(res['latent_rescaled'])}   pixels: {fmt(res['pixels'])}")
         report["experiments"][exp.name] = entry
     z0, z1 = latent.latents_from_seed(a.pairs, 1, cfg.nz), latent.latents_from_seed(a.pairs, 2, cfg.nz)
     report["interpolation"] = {"pairs": a.pairs, "steps": a.steps, **interpolation(decode, classify, z0, z1, a.steps)}
