@@ -42,6 +42,8 @@ def test_exemplars_are_the_most_confident_members_and_distinct():
     assert set(picks.ravel()) == {0, 2, 3, 5} and all(len(set(row)) == 3 for row in picks)
     with pytest.raises(ValueError, match="only 4 pool samples look smiling"):
         ar.pick_exemplars(conf, member, 5, 1, np.random.RandomState(0), "smiling", top=4)
+    every = ar.pick_exemplars(conf, member, 2, trials=200, rng=np.random.RandomState(0))  # top=0: all members
+    assert set(every.ravel()) == {0, 2, 3, 4, 5}
 
 
 def test_confidence_and_matches():
@@ -60,7 +62,7 @@ def test_arithmetic_succeeds_where_latents_are_linear_and_beats_random():
     res = ar.run_experiment(exp, pool_z, pool_x, probs, k=3, trials=100, decode=decode, classify=classify)
     random = ar.rate(ar.matches(probs, exp.target))["rate"]
     assert 0.15 < random < 0.35  # one quarter of Gaussian latents
-    assert res["latent"]["rate"] > 0.9 > random
+    assert res["latent"]["rate"] >= 0.8 and res["latent"]["rate"] > 3 * random
     assert res["latent_rescaled"]["rate"] == res["latent"]["rate"]  # rescaling keeps every sign here
     assert res["latent"]["n"] == res["pixels"]["n"] == 100
     for (sign, concept), picks in zip(exp.terms, res["first_trial"]):

@@ -121,7 +121,7 @@ def test_bad_arguments_raise_value_error(g, call, match):
 def test_huge_n_runs_in_bounded_batches(g, monkeypatch):
     seen = []
     real = g._run
-    monkeypatch.setattr(g, "_run", lambda z: (seen.append(len(z)), real(z))[1])
+    monkeypatch.setattr(g, "_run", lambda z, out: (seen.append(len(z)), real(z, out))[1])
     g.generate(300, seed=0, batch_size=128)
     assert seen == [128, 128, 44]
 

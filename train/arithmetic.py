@@ -6,9 +6,9 @@ classifier the project trains (train.attributes): toy faces by their drawn attri
 faces-london photos by smile and gender.
 
 1. A pool of samples (seeds 0..pool-1) is generated and labelled.
-2. Each trial of an experiment draws k exemplars per concept at random among the --candidates pool
-   samples classified as that concept with the highest confidence (the paper averaged three chosen
-   by hand).
+2. Each trial of an experiment draws k exemplars per concept at random among the pool samples
+   classified as that concept (or, with --candidates N, the N most confident ones); the paper
+   averaged three chosen by hand.
 3. The result, the sum of the plus concepts' mean latents minus the minus ones', is decoded and
    labelled: a success when every attribute of the target concept is recognised. The same result
    rescaled to the typical latent norm sqrt(nz) is scored too (a mean of k latents is short).
@@ -93,10 +93,10 @@ def matches(probs: dict, concept: dict) -> np.ndarray:
 
 
 def pick_exemplars(conf: np.ndarray, member: np.ndarray, k: int, trials: int, rng: np.random.RandomState,
-                   what: str = "", top: int = 50) -> np.ndarray:
-    """(trials, k) pool indices: each trial draws k distinct samples among the `top` pool members
-    (classified as the concept) that the classifier is most confident about."""
-    ranked = np.flatnonzero(member)[np.argsort(-conf[member], kind="stable")][:top]
+                   what: str = "", top: int = 0) -> np.ndarray:
+    """(trials, k) pool indices: each trial draws k distinct pool samples classified as the concept,
+    among all of them (top=0) or the `top` ones the classifier is most confident about."""
+    ranked = np.flatnonzero(member)[np.argsort(-conf[member], kind="stable")][:top or None]
     if len(ranked) < k:
         raise ValueError(f"only {len(ranked)} pool samples look {what or 'like the concept'}, fewer than k={k}: "
                          "grow --pool or lower k")
@@ -104,7 +104,7 @@ def pick_exemplars(conf: np.ndarray, member: np.ndarray, k: int, trials: int, rn
 
 
 def run_experiment(exp: Experiment, pool_z: np.ndarray, pool_x: np.ndarray, pool_probs: dict, k: int, trials: int,
-                   decode: Decode, classify: Classify, seed: int = 0, top: int = 50) -> dict:
+                   decode: Decode, classify: Classify, seed: int = 0, top: int = 0) -> dict:
     """Success rates of latent and pixel arithmetic over `trials` exemplar draws, and the first draw's picks."""
     rng = np.random.RandomState([seed, k])
     picks = [pick_exemplars(confidence(pool_probs, c), matches(pool_probs, c), k, trials, rng, describe(c), top)
@@ -116,10 +116,12 @@ def run_experiment(exp: Experiment, pool_z: np.ndarray, pool_x: np.ndarray, pool
     # a mean of k Gaussian latents is short (norm ~ sqrt(dim / k)); the rescaled variant restores the
     # norm the generator was trained on, sqrt(dim)
     rescaled = z * np.sqrt(z.shape[1]) / np.linalg.norm(z, axis=1, keepdims=True)
-    hits = {name: matches(classify(images_u8(x)), exp.target) for name, x in
-            (("latent", decode(z)), ("latent_rescaled", decode(rescaled)), ("pixels", np.clip(pixels, -1, 1)))}
-    return {"k": k, "trials": trials, **{name: rate(h) for name, h in hits.items()},
-            "first_trial": [p[0].tolist() for p in picks], "first_result": z[0]}
+    scores = {}
+    for name, x in (("latent", decode(z)), ("latent_rescaled", decode(rescaled)), ("pixels", np.clip(pixels, -1, 1))):
+        probs = classify(images_u8(x))
+        scores[name] = {**rate(matches(probs, exp.target)),  # and each target attribute on its own:
+                        "per_attribute": {a: round(float(matches(probs, {a: v}).mean()), 4) for a, v in exp.target.items()}}
+    return {"k": k, "trials": trials, **scores, "first_trial": [p[0].tolist() for p in picks], "first_result": z[0]}
 
 
 def images_u8(x: np.ndarray) -> np.ndarray:
@@ -208,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool", type=int, default=2000, help="samples to pick exemplars from (seeds 0..pool-1, default 2000)")
     p.add_argument("--k", default="3,10", help="exemplars per concept, comma-separated (default 3,10; the paper used 3)")
     p.add_argument("--trials", type=int, default=200, help="exemplar draws per experiment and k (default 200)")
-    p.add_argument("--candidates", type=int, default=50,
-                   help="exemplars are drawn among this many most confident members of each concept (default 50)")
+    p.add_argument("--candidates", type=int, default=0,
+                   help="draw exemplars among this many most confident members of each concept (default 0: all)")
     p.add_argument("--pairs", type=int, default=200, help="interpolation paths per method (default 200)")
     p.add_argument("--steps", type=int, default=16, help="images per interpolation path (default 16)")
     p.add_argument("--classifier-images", type=int, default=2000, help="toy faces that train the classifier (default 2000)")
@@ -217,11 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ks = [int(v) for v in a.k.split(",")]
         if min(ks) < 1 or a.pool < 10 or a.trials < 1 or a.pairs < 2 or a.steps < 2 or a.classifier_images < 10 \
-                or a.candidates < max(ks):
+                or (a.candidates and a.candidates < max(ks)) or a.candidates < 0:
             raise ValueError
     except ValueError:
         print("error: --k takes positive integers (e.g. 3,10); --pool >= 10, --trials >= 1, --pairs >= 2, "
-              "--steps >= 2, --classifier-images >= 10, --candidates >= the largest k", file=sys.stderr)
+              "--steps >= 2, --classifier-images >= 10, --candidates 0 or >= the largest k", file=sys.stderr)
         return 2
     try:
         decode, cfg, label = load_decoder(Path(a.source))
@@ -250,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                 figure(exp, res, pool_z, pool_x, decode, out / f"arithmetic_{exp.name}.png")
             entry["by_k"].append({key: res[key] for key in ("k", "trials", "latent", "latent_rescaled", "pixels",
                                                             "first_trial")})
-            print(f"  k={k:<3} latents: {fmt(res['latent'])}   rescaled to norm sqrt(nz): "
-                  f"{fmt(res['latent_rescaled'])}   pixels: {fmt(res['pixels'])}")
+            print(f"  k={k:<3} latents: {fmt(res['latent'])}\n        rescaled to norm sqrt(nz): "
+                  f"{fmt(res['latent_rescaled'])}\n        pixels: {fmt(res['pixels'])}")
         report["experiments"][exp.name] = entry
     z0, z1 = latent.latents_from_seed(a.pairs, 1, cfg.nz), latent.latents_from_seed(a.pairs, 2, cfg.nz)
     report["interpolation"] = {"pairs": a.pairs, "steps": a.steps, **interpolation(decode, classify, z0, z1, a.steps)}
@@ -274,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def fmt(r: dict) -> str:
-    return f"{r['rate']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}] of {r['n']}"
+    each = ", ".join(f"{a} {v:.0%}" for a, v in r.get("per_attribute", {}).items())
+    return f"{r['rate']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}] of {r['n']}" + (f" ({each})" if each else "")
 
 
 if __name__ == "__main__":
