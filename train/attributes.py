@@ -13,6 +13,7 @@ $DCGAN_CACHE (default ~/.cache/dcgan) with their held-out accuracy.
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -164,4 +165,7 @@ def real_face_classifier(root: Path, image_size: int = 64, epochs: int = 40, fol
                   "held_out": f"{folds}-fold by person over {len(images)} photos of {len(people)} people"}
         return fit(AttributeNet(REAL_HEADS, 3, image_size), images, labels, epochs, folds), report
 
-    return _cached(f"realface_attributes_{image_size}_e{epochs}_f{folds}.pt", build)
+    folder = Path(root) / str(image_size) if (Path(root) / str(image_size)).is_dir() else Path(root)
+    files = hashlib.sha256("".join(f"{p.name}:{p.stat().st_size};" for p in sorted(folder.glob("*_front_*_*.png")))
+                           .encode()).hexdigest()[:12]  # a different photo set gets its own classifier
+    return _cached(f"realface_attributes_{image_size}_e{epochs}_f{folds}_{files}.pt", build)
