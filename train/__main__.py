@@ -1,7 +1,9 @@
 """Train a DCGAN: `python -m train --help`.
 
 Writes a run directory: config.json, checkpoints/last.pt (+ periodic), samples/*.png (fixed-noise
-grids), metrics.jsonl, loss.png and progress.gif. `--resume` continues a run exactly.
+grids), metrics.jsonl, loss.png and progress.gif. `--resume` continues a run exactly. Under
+`torchrun --nproc_per_node=N -m train ...` it trains with DDP (NCCL on GPUs, gloo on CPUs):
+--batch-size is the global batch, split evenly over the N ranks; rank 0 alone writes the run.
 """
 from __future__ import annotations
 
@@ -22,10 +24,11 @@ import torch
 from train import artifacts, metrics
 from train.checkpoint import (CheckpointError, atomic_write, load_latest_good, remove_stale_temp_files,
                               save_checkpoint)
+from train import distributed
 from train.config import TrainConfig
 from train.data import DataError, load_dataset, to_model_range, to_uint8
 from train.model import build_models, count_params
-from train.step import DeviceError, GANStep, pick_machine
+from train.step import DeviceError, GANStep, Machine, pick_machine
 
 EXAMPLES = """examples:
   python -m train --out runs/faces                          # built-in toy faces, 64x64 RGB
@@ -33,6 +36,8 @@ EXAMPLES = """examples:
   python -m train --data path/to/images --max-steps 20000 --checkpoint-every 1000 --out runs/mine
   python -m train --out runs/faces --resume --max-steps 4000   # continue (and extend) a run
   python -m train --dry-run --out /tmp/smoke                # one step, every artifact written
+  torchrun --nproc_per_node=4 -m train --batch-size 512 --sync-bn --out runs/ddp   # 4 GPUs, 128 each
+  torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29400 -m train ...
 """
 # Flags that may change when resuming; every other flag must match the run's saved config.
 RESUMABLE = {"epochs", "max_steps", "checkpoint_every", "sample_every", "device", "threads"}
@@ -57,7 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a("--nz", type=int, help=f"latent dimension (default {d.nz})")
     a("--ngf", type=int, help=f"generator width (default {d.ngf})")
     a("--ndf", type=int, help=f"discriminator width (default {d.ndf})")
-    a("--batch-size", type=int, help=f"default {d.batch_size}")
+    a("--batch-size", type=int, help=f"images per step; under torchrun the global batch, split over the processes "
+                                     f"(default {d.batch_size})")
     a("--epochs", type=int, help=f"passes over the data (default {d.epochs})")
     a("--max-steps", type=int, help="stop after this many steps (overrides --epochs)")
     a("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
@@ -66,6 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a("--device", choices=("auto", "cpu", "cuda"), help="default auto (CUDA if usable)")
     a("--precision", choices=("auto", "bf16", "fp32"), help="default auto: bf16 where the CPU has it, AMP on CUDA")
     a("--threads", type=int, help="CPU threads (default: torch's choice)")
+    a("--sync-bn", action="store_true", default=None,
+      help="under torchrun: normalise BatchNorm over the global batch (as one process would)")
     a("--checkpoint-every", type=int, help=f"steps between checkpoints (default {d.checkpoint_every})")
     a("--sample-every", type=int, help=f"steps between sample grids (default {d.sample_every})")
     a("--out", default="runs/dcgan", help="run directory (default runs/dcgan)")
@@ -124,11 +132,23 @@ def check_finite_weights(g: torch.nn.Module, d: torch.nn.Module, step: int) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        return train(parse_args(argv))
+    finally:
+        distributed.close()
+
+
+def train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
         cfg, state = make_config(args, out)
         machine = pick_machine(cfg)
+        world = distributed.init(machine.device.type == "cuda")
+        if world.size > 1 and machine.device.type == "cuda":
+            machine = Machine(torch.device("cuda", world.local_rank), machine.amp_dtype)
+        if cfg.batch_size % world.size:
+            raise UsageError(f"--batch-size {cfg.batch_size} (the global batch) does not split evenly over "
+                             f"{world.size} processes: use a multiple of {world.size}")
         data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.num_images, cfg.seed)
         per_epoch, total = steps_plan(cfg, len(data))
     except (ValueError, DeviceError, CheckpointError) as e:  # DataError and UsageError are ValueErrors
@@ -141,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     try:  # an unwritable run directory fails here, before any training
         for sub in ("checkpoints", "samples"):
             (out / sub).mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "config.json", lambda f: f.write(cfg.to_json().encode()))
+        if world.is_main:
+            atomic_write(out / "config.json", lambda f: f.write(cfg.to_json().encode()))
     except OSError as e:
         print(f"error: cannot write the run directory {out}: {e}", file=sys.stderr)
         return 1
@@ -157,17 +178,24 @@ def main(argv: list[str] | None = None) -> int:
               "Free some space or pick another --out", file=sys.stderr)
         return 1
     g, d = (m.to(machine.device, memory_format=torch.channels_last) for m in (g, d))
-    step_fn = GANStep(g, d, cfg, machine)
-    step, best_swd = 0, float("inf")
     if state is not None:
         g.load_state_dict(state["generator"])
         d.load_state_dict(state["discriminator"])
+    gm = g  # the plain module: what is sampled and saved
+    if world.size > 1:
+        g, d = distributed.wrap(g, world, cfg.sync_bn), distributed.wrap(d, world, cfg.sync_bn)
+        gm = distributed.unwrap(g)
+    dm = distributed.unwrap(d)
+    step_fn = GANStep(g, d, cfg, machine)
+    step, best_swd = 0, float("inf")
+    if state is not None:
         step_fn.load_state_dict(state["optim"])
         torch.set_rng_state(state["rng"]["torch"])
         if machine.device.type == "cuda" and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         step, best_swd = state["step"], state.get("best_swd", float("inf"))
-        artifacts.truncate_metrics(out / "metrics.jsonl", step)
+        if world.is_main:
+            artifacts.truncate_metrics(out / "metrics.jsonl", step)
     n_swd = min(SWD_IMAGES, len(data))
     eval_z = artifacts.fixed_latents(range(max(n_swd, len(SAMPLE_SEEDS))), cfg.nz).to(machine.device)
     swd_real = data.images[np.random.RandomState([cfg.seed, 7]).permutation(len(data))[:n_swd]].numpy()
@@ -176,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = {"config": cfg.to_dict(), "step": step, "epoch": step // per_epoch, "best_swd": best_swd,
                 "data_order": {"rule": "RandomState([seed, epoch]).permutation(N)", "epoch": step // per_epoch,
                                "position": step % per_epoch, "images": len(data)},
-                "generator": g.state_dict(), "discriminator": d.state_dict(), "optim": step_fn.state_dict(),
+                "generator": gm.state_dict(), "discriminator": dm.state_dict(), "optim": step_fn.state_dict(),
                 "rng": {"torch": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state_all() if machine.device.type == "cuda" else []},
                 "dataset": data.name, "precision": machine.precision}
@@ -194,20 +222,23 @@ def main(argv: list[str] | None = None) -> int:
 
     def sample() -> float:
         """Save the fixed-noise grid; return the SWD (x1e3) of 256 samples against 256 real images."""
-        g.eval()  # the running statistics: what export ships
+        gm.eval()  # the running statistics: what export ships
         with torch.no_grad():
-            imgs = torch.cat([g(eval_z[i:i + 128]) for i in range(0, len(eval_z), 128)]).float().cpu()
-        g.train()
+            imgs = torch.cat([gm(eval_z[i:i + 128]) for i in range(0, len(eval_z), 128)]).float().cpu()
+        gm.train()
         artifacts.save_png(artifacts.grid_image(imgs[:len(SAMPLE_SEEDS)]), out / "samples" / f"step{step:06d}.png")
         return metrics.swd(to_uint8(imgs[:n_swd]), swd_real)["mean"]
 
-    print(f"data: {data.name}, {len(data)} images{f' ({data.skipped} unreadable skipped)' if data.skipped else ''}; "
-          f"G {count_params(g):,} params, D {count_params(d):,}; {machine.device} {machine.precision}, "
-          f"{torch.get_num_threads()} threads; steps {step}->{total} ({per_epoch}/epoch)", file=sys.stderr)
-    if step == 0:
+    if world.is_main:
+        ranks = f"; {world.size} processes (DDP{', synchronised BN' if cfg.sync_bn else ''}), " \
+                f"{cfg.batch_size // world.size} images each" if world.size > 1 else ""
+        print(f"data: {data.name}, {len(data)} images{f' ({data.skipped} unreadable skipped)' if data.skipped else ''}; "
+              f"G {count_params(gm):,} params, D {count_params(dm):,}; {machine.device} {machine.precision}, "
+              f"{torch.get_num_threads()} threads; steps {step}->{total} ({per_epoch}/epoch){ranks}", file=sys.stderr)
+    if step == 0 and world.is_main:
         sample()
     bar = None
-    if not args.quiet:
+    if not args.quiet and world.is_main:
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
@@ -217,22 +248,29 @@ def main(argv: list[str] | None = None) -> int:
         stop.append(signum)
 
     handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    metrics_file = open(out / "metrics.jsonl", "a")
+    metrics_file = open(out / "metrics.jsonl", "a") if world.is_main else None
+    halted = False
     try:
-        while step < total and not stop:
+        while step < total and not (halted := distributed.any_across(bool(stop), world)):
             t0 = time.perf_counter()
+            # the global batch's indices, flips and noise on every rank, from the CPU RNG (same on any
+            # device); each rank keeps its share
             idx = batch_indices(cfg, len(data), per_epoch, step)
-            real = to_model_range(data.images[idx].to(machine.device, non_blocking=True))
-            if cfg.hflip:
-                flip = (torch.rand(len(idx)) < 0.5).to(machine.device)
-                real[flip] = real[flip].flip(-1)
-            z = torch.randn(cfg.batch_size, cfg.nz, 1, 1).to(machine.device)  # CPU RNG: same noise on any device
-            m = step_fn(real, z)
+            flip = torch.rand(len(idx)) < 0.5 if cfg.hflip else None
+            z = torch.randn(cfg.batch_size, cfg.nz, 1, 1)
+            part = world.part(cfg.batch_size)
+            real = to_model_range(data.images[idx[part]].to(machine.device, non_blocking=True))
+            if flip is not None:
+                mine = flip[part].to(machine.device)
+                real[mine] = real[mine].flip(-1)
+            m = distributed.mean_across(step_fn(real, z[part].to(machine.device)), world)
             if not all(math.isfinite(v) for v in m.values()):
                 raise FloatingPointError(f"non-finite loss at step {step + 1}: {m}")
             step += 1
             m = {"step": step, **{k: round(v, 5) for k, v in m.items()},
                  "images_per_s": round(cfg.batch_size / (time.perf_counter() - t0), 1)}
+            if not world.is_main:
+                continue
             if step % cfg.sample_every == 0 or step == total:
                 m["swd"] = sample()
                 if m["swd"] < best_swd:  # keep the best model: late mode collapse cannot cost it
@@ -248,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 bar.set_postfix(loss_d=f"{m['loss_d']:.3f}", loss_g=f"{m['loss_g']:.3f}", img_s=m["images_per_s"])
             if step % cfg.checkpoint_every == 0 and step < total:
                 metrics_file.flush()
-                check_finite_weights(g, d, step)
+                check_finite_weights(gm, dm, step)
                 save()
     except (FloatingPointError, OSError) as e:  # a diverged run, a full disk: keep the last good checkpoint
         print(f"\nerror: {e}\nthe run stopped; the last good checkpoint is {out / 'checkpoints' / 'last.pt'} "
@@ -259,13 +297,18 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, handler)
         if bar is not None:
             bar.close()
-        metrics_file.close()
-    if stop:
-        name = signal.Signals(stop[0]).name
-        print(f"\n{name}: saved {save()} at step {step}; continue with --resume", file=sys.stderr)
-        return 128 + stop[0]
+        if metrics_file is not None:
+            metrics_file.close()
+    if halted:
+        signum = stop[0] if stop else signal.SIGTERM  # another rank got the signal
+        if world.is_main:
+            print(f"\n{signal.Signals(signum).name}: saved {save()} at step {step}; continue with --resume",
+                  file=sys.stderr)
+        return 128 + signum
+    if not world.is_main:
+        return 0
     try:
-        check_finite_weights(g, d, step)
+        check_finite_weights(gm, dm, step)
         last = save(final=True)
     except (FloatingPointError, OSError) as e:
         print(f"error: {e}\nthe last good checkpoint is kept", file=sys.stderr)

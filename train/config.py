@@ -32,7 +32,7 @@ class TrainConfig:
     ngf: int = 64  # generator width (channels of its last hidden block)
     ndf: int = 64  # discriminator width (channels of its first block)
     # optimisation (defaults from the DCGAN paper)
-    batch_size: int = 128  # images per step
+    batch_size: int = 128  # images per step (under torchrun: the global batch, split evenly over the ranks)
     epochs: int = 5  # passes over the data, unless max_steps is set
     max_steps: int = 0  # stop after this many steps (0: use epochs)
     lr: float = 2e-4  # Adam learning rate, both networks
@@ -43,6 +43,7 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu or cuda
     precision: str = "auto"  # auto (bf16 where the CPU has it, AMP on CUDA), bf16 or fp32
     threads: int = 0  # CPU threads for torch (0: torch's default)
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch, not each rank's share
     checkpoint_every: int = 500  # steps between checkpoints (last.pt is always kept)
     sample_every: int = 100  # steps between fixed-noise sample grids
 

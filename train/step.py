@@ -89,11 +89,12 @@ class GANStep:
             loss_d = (F.binary_cross_entropy_with_logits(out_real, torch.ones_like(out_real))
                       + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake)))
         self._backward_step(loss_d, self.opt_d)
-        # (2) G: maximise log D(G(z)) against the updated D; D's weights need no gradients here
+        # (2) G: maximise log D(G(z)) against the updated D; D's weights need no gradients here, so under
+        # DDP this pass goes around the wrapper (nothing of D's to all-reduce)
         self.d.requires_grad_(False)
         try:
             with self._autocast():
-                out = self.d(fake).float()
+                out = getattr(self.d, "module", self.d)(fake).float()
                 loss_g = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
             self._backward_step(loss_g, self.opt_g)
         finally:
