@@ -161,13 +161,14 @@ def interpolation(decode: Decode, classify: Classify, z0: np.ndarray, z1: np.nda
 def figure(exp: Experiment, res: dict, pool_z: np.ndarray, pool_x: np.ndarray, decode: Decode, path: Path) -> None:
     """The paper's layout: per term its exemplars and the image of their mean latent; the result and
     8 neighbours (noise 0.25); last, the same arithmetic on pixels."""
-    width = 9
+    width = max(9, len(res["first_trial"][0]) + 1)  # 9: the result and its 8 neighbours
     blank = np.ones_like(pool_x[:1])  # white, like the grid lines
     rows = []
     for picks in res["first_trial"]:
         row = np.concatenate([pool_x[picks], decode(pool_z[picks].mean(0, keepdims=True))])
         rows.append(np.concatenate([row] + [blank] * (width - len(row))))
-    rows.append(decode(latent.neighbours(res["first_result"], 8, 0.25, seed=0)))
+    result = decode(latent.neighbours(res["first_result"], 8, 0.25, seed=0))
+    rows.append(np.concatenate([result] + [blank] * (width - len(result))))
     pixels = sum(s * pool_x[p].mean(0, keepdims=True) for (s, _), p in zip(exp.terms, res["first_trial"]))
     rows.append(np.concatenate([np.clip(pixels, -1, 1)] + [blank] * (width - 1)))
     save_image(make_grid(to_uint8(np.concatenate(rows)), nrow=width), path, force=True)
