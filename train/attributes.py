@@ -127,6 +127,12 @@ def toy_classifier(image_size: int = 64, channels: int = 3, n_train: int = 2000,
     return _cached(f"toyface_attributes_{image_size}_{channels}_n{n_train}_e{epochs}.pt", build)
 
 
+def face_photos(root: Path, image_size: int) -> list[Path]:
+    """The faces-london photos: in root/<image_size>/ when that folder exists, else in root."""
+    folder = root / str(image_size) if (root / str(image_size)).is_dir() else root
+    return sorted(folder.glob("*_front_*_*.png"))
+
+
 def real_faces(root: Path, image_size: int = 64) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """faces-london: uint8 NCHW images, labels {smiling, male}, and the person id of each image."""
     root = Path(root)
@@ -135,9 +141,8 @@ def real_faces(root: Path, image_size: int = 64) -> tuple[np.ndarray, dict[str, 
         raise DataError(f"no info.csv in {str(root)!r} or its parent: expected the faces-london folder")
     with info.open(newline="") as f:
         gender = {row["face_id"]: row["face_gender"] for row in csv.DictReader(f)}
-    folder = root / str(image_size) if (root / str(image_size)).is_dir() else root
     images, smiling, male, person = [], [], [], []
-    for path in sorted(folder.glob("*_front_*_*.png")):
+    for path in face_photos(root, image_size):
         mood, _, face_id, _ = path.stem.split("_")
         if face_id not in gender:
             raise DataError(f"{path.name}: person {face_id} is not in {info}")
@@ -146,7 +151,7 @@ def real_faces(root: Path, image_size: int = 64) -> tuple[np.ndarray, dict[str, 
         male.append(int(gender[face_id] == "male"))
         person.append(int(face_id))
     if not images:
-        raise DataError(f"no neutral_/smiling_front_<id>_NN.png images in {str(folder)!r}")
+        raise DataError(f"no neutral_/smiling_front_<id>_NN.png images in {str(root)!r} or its {image_size}/ folder")
     return np.stack(images), {"smiling": np.array(smiling), "male": np.array(male)}, np.array(person)
 
 
@@ -165,7 +170,6 @@ def real_face_classifier(root: Path, image_size: int = 64, epochs: int = 40, fol
                   "held_out": f"{folds}-fold by person over {len(images)} photos of {len(people)} people"}
         return fit(AttributeNet(REAL_HEADS, 3, image_size), images, labels, epochs, folds), report
 
-    folder = Path(root) / str(image_size) if (Path(root) / str(image_size)).is_dir() else Path(root)
-    files = hashlib.sha256("".join(f"{p.name}:{p.stat().st_size};" for p in sorted(folder.glob("*_front_*_*.png")))
+    files = hashlib.sha256("".join(f"{p.name}:{p.stat().st_size};" for p in face_photos(Path(root), image_size))
                            .encode()).hexdigest()[:12]  # a different photo set gets its own classifier
     return _cached(f"realface_attributes_{image_size}_e{epochs}_f{folds}_{files}.pt", build)
