@@ -161,7 +161,7 @@ class Generator:
         out = np.empty((len(z), m.image_size, m.image_size, m.channels), np.uint8)
         chunk = np.empty((min(batch_size, len(z)), *chw), np.float32)  # one buffer, reused by every chunk
         for i in range(0, len(z), batch_size):
-            n = len(z[i:i + batch_size])
+            n = min(batch_size, len(z) - i)
             self._run(z[i:i + n], chunk[:n])
             out[i:i + n] = to_uint8(chunk[:n])
         return out

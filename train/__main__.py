@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train import artifacts, metrics
+from train import artifacts, distributed, metrics
 from train.checkpoint import (CheckpointError, atomic_write, load_latest_good, remove_stale_temp_files,
                               save_checkpoint)
-from train import distributed
 from train.config import TrainConfig
 from train.data import DataError, load_dataset, to_model_range, to_uint8
 from train.model import build_models, count_params
@@ -181,11 +180,9 @@ def train(args: argparse.Namespace) -> int:
     if state is not None:
         g.load_state_dict(state["generator"])
         d.load_state_dict(state["discriminator"])
-    gm = g  # the plain module: what is sampled and saved
     if world.size > 1:
-        g, d = distributed.wrap(g, world, cfg.sync_bn), distributed.wrap(d, world, cfg.sync_bn)
-        gm = distributed.unwrap(g)
-    dm = distributed.unwrap(d)
+        g, d = (distributed.wrap(m, world, cfg.sync_bn) for m in (g, d))
+    gm, dm = distributed.unwrap(g), distributed.unwrap(d)  # the plain modules: what is sampled and saved
     step_fn = GANStep(g, d, cfg, machine)
     step, best_swd = 0, float("inf")
     if state is not None:

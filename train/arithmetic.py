@@ -258,10 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         report["experiments"][exp.name] = entry
     z0, z1 = latent.latents_from_seed(a.pairs, 1, cfg.nz), latent.latents_from_seed(a.pairs, 2, cfg.nz)
     report["interpolation"] = {"pairs": a.pairs, "steps": a.steps, **interpolation(decode, classify, z0, z1, a.steps)}
-    for method, r in report["interpolation"].items():
-        if isinstance(r, dict):
-            smooth = ", ".join(f"{k} {v['rate']:.1%}" for k, v in r["at_most_one_change"].items())
-            print(f"\n{method}: paths with at most one change: {smooth}; pixel PPL {r['ppl_pixel_mse']}")
+    for method in ("slerp", "lerp"):
+        r = report["interpolation"][method]
+        smooth = ", ".join(f"{k} {v['rate']:.1%}" for k, v in r["at_most_one_change"].items())
+        print(f"\n{method}: paths with at most one change: {smooth}; pixel PPL {r['ppl_pixel_mse']}")
     walks_gif(decode, z0[:6], z1[:6], a.steps, out / "walks.gif")
     if photos is not None:
         from train.metrics import nearest_neighbour_distances
