@@ -13,7 +13,7 @@ from benchmarks.conftest import record
 from benchmarks.reference import ReferenceStep
 from train.config import TrainConfig
 from train.model import build_models
-from train.step import GANStep, pick_machine
+from train.step import GANStep, pick_execution
 
 
 def _setup(quick: bool):
@@ -35,10 +35,10 @@ def test_training_step(benchmark, request, loop, rounds):
     cfg, real, noise = _setup(request.config.getoption("--quick"))
     g, d = build_models(cfg)
     if loop == "default":
-        machine = pick_machine(cfg)
+        execution = pick_execution(cfg)
         g, d = (m.to(memory_format=torch.channels_last) for m in (g, d))
-        step = GANStep(g, d, cfg, machine)
-        precision = machine.precision
+        step = GANStep(g, d, cfg, execution)
+        precision = execution.precision
     else:
         step, precision = ReferenceStep(g, d, cfg), "fp32"
     flops = _flops(step, real, noise)

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan_runtime.errors import ModelError
+from dcgan_runtime import __version__, parse
+from dcgan_runtime.errors import ModelError, UsageError
 from dcgan_runtime.generator import Generator
-from dcgan_runtime.images import make_grid, parse_grid, save_gif, save_grid, save_image
-from dcgan_runtime.latent import check_seed
+from dcgan_runtime.images import MAX_FPS, MIN_FPS, make_grid, save_gif, save_grid, save_image
 
-MAX_IMAGES = 100_000  # one command's cap; the API has none beyond memory for the result
+MAX_SEEDS = 100_000  # seeds one command may name (a 64x64 RGB image is 12 KB: 1.2 GB of pixels)
+MAX_FRAMES = 10_000  # frames of one interpolation (steps per leg x legs)
+MAX_NOISE, MAX_TERMS = 10.0, 16  # arithmetic: the neighbours' noise std, + and - terms
+MAX_BATCH_SIZES = 4096  # the largest --batch-sizes / --batch-size value (dcgan_runtime.generator.MAX_BATCH)
 
 EXAMPLES = {
     "generate": """examples:
@@ -43,51 +46,29 @@ EXAMPLES = {
 }
 
 
-class UsageError(ValueError):
-    """Bad arguments: exit code 2."""
-
-
 def parse_seeds(spec: str) -> list[int]:
-    """'0-3,9' -> [0, 1, 2, 3, 9], as StyleGAN's gen_images.py reads --seeds.
+    """--seeds '0-3,9' -> [0, 1, 2, 3, 9], at most MAX_SEEDS; errors name the flag.
 
     >>> parse_seeds("0-3,9")
     [0, 1, 2, 3, 9]
     """
-    seeds: list[int] = []
-    for part in spec.split(","):
-        part = part.strip()
-        try:
-            if "-" in part[1:]:
-                lo, hi = (int(v) for v in part.split("-", 1))
-                if hi < lo:
-                    raise UsageError(f"seed range {part!r} runs backwards")
-                if hi - lo + 1 > MAX_IMAGES:
-                    raise UsageError(f"seed range {part!r} is longer than {MAX_IMAGES:,} images")
-                seeds.extend(range(lo, hi + 1))
-            else:
-                seeds.append(int(part))
-        except ValueError as e:
-            if isinstance(e, UsageError):
-                raise
-            raise UsageError(f"--seeds takes numbers and ranges like 0-63 or 1,5,9; got {spec!r}") from None
     try:
-        return [check_seed(s) for s in seeds]
+        return parse.parse_seeds(spec, MAX_SEEDS)
     except ValueError as e:
-        raise UsageError(f"--seeds: {e}") from None
+        raise UsageError(f"--seeds {e}") from None
 
 
-def _ints(spec: str, what: str) -> list[int]:
+def _flag(parser, value: str, flag: str):
+    """Run one of the `parse` functions on a flag's value; its error, named after the flag, is a UsageError."""
     try:
-        values = [int(v) for v in spec.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"{what} takes comma-separated integers, got {spec!r}") from None
-    if not values or min(values) < 1:
-        raise UsageError(f"{what} takes positive integers, got {spec!r}")
-    return values
+        return parser(value)
+    except ValueError as e:
+        raise UsageError(f"{flag} {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dcgan", description="Run an exported DCGAN generator (generator.onnx).")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -146,7 +127,7 @@ def run_generate(g: Generator, a: argparse.Namespace) -> None:
     if not a.out and not a.outdir:
         raise UsageError("give --out FILE (a grid) and/or --outdir DIR (one file per seed)")
     if a.grid:
-        cols, rows = parse_grid(a.grid)
+        cols, rows = _flag(parse.parse_grid, a.grid, "--grid")
         if cols * rows != len(seeds):
             raise UsageError(f"--grid {a.grid} holds {cols * rows} images but --seeds gives {len(seeds)}")
     else:
@@ -158,11 +139,11 @@ def run_generate(g: Generator, a: argparse.Namespace) -> None:
             raise UsageError(f"{Path(a.outdir) / f'seed{clash[0]:04d}.png'} exists: pass --force to overwrite")
     images = g.generate(seeds=seeds, batch_size=a.batch_size)
     if out:
-        save_grid(images, out, nrow=cols)
+        save_grid(images, out, nrow=cols, force=a.force)
         print(f"wrote {out} ({len(seeds)} images, {cols} per row)")
     if a.outdir:
         for s, img in zip(seeds, images):
-            save_image(img, Path(a.outdir) / f"seed{s:04d}.png")
+            save_image(img, Path(a.outdir) / f"seed{s:04d}.png", force=a.force)
         print(f"wrote {len(seeds)} images to {a.outdir}/seedNNNN.png")
 
 
@@ -170,8 +151,13 @@ def run_interpolate(g: Generator, a: argparse.Namespace) -> None:
     seeds = parse_seeds(a.seeds)
     if len(seeds) < 2:
         raise UsageError("--seeds needs at least two seeds to walk between")
-    if a.steps < 2:
-        raise UsageError(f"--steps must be at least 2 (the endpoints are included), got {a.steps}")
+    if not 2 <= a.steps <= MAX_FRAMES:
+        raise UsageError(f"--steps must be in 2..{MAX_FRAMES} (the endpoints are included), got {a.steps}")
+    if a.steps * len(seeds) > MAX_FRAMES:
+        raise UsageError(f"--steps {a.steps} over {len(seeds)} seeds makes more than {MAX_FRAMES:,} frames: "
+                         "use fewer steps or seeds")
+    if not MIN_FPS <= a.fps <= MAX_FPS:  # also refuses nan
+        raise UsageError(f"--fps must be from {MIN_FPS:g} to {MAX_FPS:g}, got {a.fps}")
     out = _check_out(a.out, a.force, (".gif", ".png"))
     z = g.latents(seeds=seeds)
     if len(seeds) > 2:  # a closed loop: back to the first seed, no repeated frame at the joins
@@ -181,17 +167,23 @@ def run_interpolate(g: Generator, a: argparse.Namespace) -> None:
     if len(seeds) > 2:
         frames = frames[:-1]
     if out.suffix.lower() == ".gif":
-        save_gif(frames, out, fps=a.fps)
+        save_gif(frames, out, fps=a.fps, force=a.force)
     else:
-        save_grid(frames, out, nrow=len(frames))
+        save_grid(frames, out, nrow=len(frames), force=a.force)
     print(f"wrote {out} ({len(frames)} frames)")
 
 
 def run_arithmetic(g: Generator, a: argparse.Namespace) -> None:
     if not a.plus:
         raise UsageError("give at least one --plus term")
+    if not 0 <= a.noise <= MAX_NOISE:  # also refuses nan
+        raise UsageError(f"--noise must be from 0 to {MAX_NOISE:g}, got {a.noise}")
+    if len(a.plus) + len(a.minus) > MAX_TERMS:
+        raise UsageError(f"at most {MAX_TERMS} --plus and --minus terms in all")
     out = _check_out(a.out, a.force, (".png", ".jpg", ".jpeg", ".webp"))
     terms = [parse_seeds(s) for s in a.plus + a.minus]
+    if sum(map(len, terms)) > MAX_SEEDS // 10:
+        raise UsageError(f"the terms name more than {MAX_SEEDS // 10:,} seeds in all")
     result = g.arithmetic(plus=[g.latents(seeds=s) for s in terms[:len(a.plus)]],
                           minus=[g.latents(seeds=s) for s in terms[len(a.plus):]], neighbours=8, noise=a.noise)
     # the figure: one row per term (its samples, then its mean), then the result and its 8 neighbours
@@ -203,7 +195,7 @@ def run_arithmetic(g: Generator, a: argparse.Namespace) -> None:
         row = np.concatenate([g.decode(z), g.decode(z.mean(0, keepdims=True))])
         rows.append(np.concatenate([row] + [blank] * (width - len(row))))
     rows.append(np.concatenate([result] + [blank] * (width - len(result))))
-    save_image(make_grid(np.concatenate(rows), nrow=width), out, force=True)
+    save_image(make_grid(np.concatenate(rows), nrow=width), out, force=a.force)
     print(f"wrote {out}: rows are the terms ({len(a.plus)} plus, {len(a.minus)} minus: samples, then mean), "
           "last row the result and 8 neighbours")
 
@@ -223,9 +215,9 @@ def run_info(g: Generator, a: argparse.Namespace) -> None:
 
 
 def run_bench(g: Generator, a: argparse.Namespace) -> None:
-    sizes = _ints(a.batch_sizes, "--batch-sizes")
-    if a.rounds < 1:
-        raise UsageError(f"--rounds must be at least 1, got {a.rounds}")
+    sizes = _flag(lambda v: parse.parse_ints(v, MAX_BATCH_SIZES), a.batch_sizes, "--batch-sizes")
+    if not 1 <= a.rounds <= 10_000:
+        raise UsageError(f"--rounds must be in 1..10000, got {a.rounds}")
     print(f"providers {g.providers}\n{'batch':>6}{'ms/batch':>11}{'images/s':>11}")
     for bs in sizes:
         z = g.latents(bs, seed=0)

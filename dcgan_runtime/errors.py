@@ -1,4 +1,4 @@
-"""The runtime's exceptions: one family for model problems; bad arguments are plain ValueError."""
+"""The exceptions: one family for model problems; bad arguments are plain ValueError (UsageError on a command line)."""
 
 
 class ModelError(Exception):
@@ -11,3 +11,7 @@ class MetadataError(ModelError):
 
 class ProviderError(ModelError):
     """The requested execution provider (CUDA) is not what actually runs."""
+
+
+class UsageError(ValueError):
+    """A command line asks for something impossible: the CLIs exit with code 2."""

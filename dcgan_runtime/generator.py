@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
-import onnxruntime as ort
+
+try:
+    import onnxruntime as ort
+except ImportError as e:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError("dcgan_runtime.Generator needs onnxruntime: pip install 'dcgan[cpu]' "
+                      "(or 'dcgan[gpu]' for CUDA; never both)") from e
 
 from dcgan_runtime import latent
 from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
@@ -21,8 +26,7 @@ from dcgan_runtime.images import to_uint8
 from dcgan_runtime.metadata import FILENAMES, KEY, PRECISIONS, Metadata
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
-MAX_BATCH = 4096
-_warned_fallback = False
+MAX_BATCH = 4096  # images per onnxruntime call
 
 
 def resolve_providers(device: str, available: Sequence[str]) -> tuple[list, bool]:
@@ -54,20 +58,24 @@ class Generator:
     """A loaded DCGAN generator. Thread-safe: one instance may serve many threads.
 
     On CPU a batch of at least two images per thread is split across `threads` workers, each
-    running its slice through a single-threaded session: onnxruntime's ConvTranspose parallelises
-    poorly inside one image, so this is up to 1.5x faster at batch 64. Every image goes through
-    the same arithmetic either way (onnxruntime never splits a sum across threads), so results do
-    not depend on the batch size or the split.
+    running its slice through a single-threaded session (onnxruntime's ConvTranspose parallelises
+    poorly inside one image). Every image goes through the same arithmetic either way (onnxruntime
+    never splits a sum across threads), so results do not depend on the batch size or the split.
+    `close()` (or a `with` block) stops the worker threads.
+
+    >>> with Generator.load("generator.onnx") as g:      # doctest: +SKIP
+    ...     images = g.generate(seeds=range(8))
     """
 
     def __init__(self, session: ort.InferenceSession, metadata: Metadata, path: Path, requested: list,
-                 narrow: ort.InferenceSession | None = None, workers: int = 1):
+                 worker_session: ort.InferenceSession | None = None, workers: int = 1):
         self.session, self.metadata, self.path = session, metadata, path
         self.requested_providers = [p if isinstance(p, str) else p[0] for p in requested]
         self.providers: list[str] = session.get_providers()  # what actually runs
         self._cuda = self.providers[0] == CUDA
-        self._narrow, self._workers = narrow, workers  # single-threaded session for batch-parallel CPU runs
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="dcgan") if narrow is not None else None
+        # a single-threaded session that `workers` threads share, each on its slice of a batch
+        self._worker_session, self._workers = worker_session, workers
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="dcgan") if worker_session is not None else None
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto", *, providers: Sequence | None = None,
@@ -79,7 +87,8 @@ class Generator:
         "cuda" or "cuda:N" (raises ProviderError if CUDA does not actually run). `providers` and
         `provider_options` override `device`; `threads` sets the CPU threads (default: all available).
         `precision` ("fp32", "fp16", "int8") picks the file in a folder (default fp32), and for a file
-        is checked against its metadata.
+        is checked against its metadata. `session_options` is used as given (with `threads`, a copy of
+        its attributes is made); the CPU worker sessions copy its attributes. It is never changed.
 
         >>> Generator.load("runs/faces/export", precision="int8").metadata.precision  # doctest: +SKIP
         'int8'
@@ -102,10 +111,9 @@ class Generator:
             requested, strict = resolve_providers(device, ort.get_available_providers())
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        so = session_options or ort.SessionOptions()
-        threads = threads or so.intra_op_num_threads or available_cpus()
-        so.intra_op_num_threads = threads
-        session = _session(path, so, requested, provider_options)
+        own = session_options if session_options is not None and threads is None else None  # used as given
+        threads = threads or (session_options.intra_op_num_threads if session_options else 0) or available_cpus()
+        session = _session(path, own or _options(session_options, threads), requested, provider_options)
         meta = read_metadata(session, path)
         if precision is not None and meta.precision != precision:
             raise MetadataError(f"{str(path)!r} holds {meta.precision} weights, not {precision}: load "
@@ -117,16 +125,23 @@ class Generator:
                    "(check the CUDA/cuDNN libraries that onnxruntime-gpu needs)")
             if strict:
                 raise ProviderError(msg)
-            global _warned_fallback
-            if not _warned_fallback:
-                warnings.warn(msg + "; running on CPU", RuntimeWarning, stacklevel=2)
-                _warned_fallback = True
-        narrow = None
+            warnings.warn(msg + "; running on CPU", RuntimeWarning, stacklevel=2)  # once per call site
+        worker_session = None
         if active[0] == CPU and threads > 1:
-            so.intra_op_num_threads = 1
-            narrow = _session(path, so, [CPU], None)
-            so.intra_op_num_threads = threads
-        return cls(session, meta, path, requested, narrow, threads)
+            worker_session = _session(path, _options(session_options, 1), [CPU], None)
+        return cls(session, meta, path, requested, worker_session, threads)
+
+    def close(self) -> None:
+        """Stop the worker threads (the sessions go with the object). Idempotent."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool, self._worker_session = None, None
+
+    def __enter__(self) -> "Generator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ latents
     def latents(self, n: int | None = None, seed: int = 0, *, seeds: Sequence[int] | None = None) -> np.ndarray:
@@ -182,10 +197,11 @@ class Generator:
             self.session.run_with_iobinding(binding)
             out[...] = binding.copy_outputs_to_cpu()[0]
             return
-        if self._pool is not None and len(z) >= 2 * self._workers:
+        pool, worker = self._pool, self._worker_session
+        if pool is not None and worker is not None and len(z) >= 2 * self._workers:
             bounds = np.linspace(0, len(z), self._workers + 1).astype(int)
             parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-            list(self._pool.map(lambda part: self._run_into(self._narrow, z[part], out[part]), parts))
+            list(pool.map(lambda part: self._run_into(worker, z[part], out[part]), parts))
         else:
             self._run_into(self.session, z, out)
 
@@ -225,6 +241,23 @@ class Generator:
         m = self.metadata
         return (f"Generator({str(self.path)!r}, {m.image_size}x{m.image_size}x{m.channels}, "
                 f"latent_dim={m.latent_dim}, providers={self.providers})")
+
+
+# The SessionOptions attributes a caller may set; copied so that the caller's object is never changed.
+_OPTION_FIELDS = ("enable_cpu_mem_arena", "enable_mem_pattern", "enable_mem_reuse", "enable_profiling",
+                  "execution_mode", "execution_order", "graph_optimization_level", "inter_op_num_threads",
+                  "log_severity_level", "log_verbosity_level", "logid", "optimized_model_filepath",
+                  "profile_file_prefix", "use_deterministic_compute")
+
+
+def _options(base: ort.SessionOptions | None, threads: int) -> ort.SessionOptions:
+    """A new SessionOptions: the caller's settings (if any) with `threads` intra-op threads."""
+    so = ort.SessionOptions()
+    for name in _OPTION_FIELDS if base is not None else ():
+        if hasattr(base, name):
+            setattr(so, name, getattr(base, name))
+    so.intra_op_num_threads = threads
+    return so
 
 
 def _session(path: Path, so: ort.SessionOptions, providers: list, provider_options) -> ort.InferenceSession:

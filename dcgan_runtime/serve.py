@@ -23,9 +23,9 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from dcgan_runtime.cli import UsageError, parse_seeds
+from dcgan_runtime import parse
 from dcgan_runtime.generator import Generator
-from dcgan_runtime.images import encode_gif, encode_image, make_grid, parse_grid
+from dcgan_runtime.images import encode_gif, encode_image, make_grid
 
 MAX_IMAGES = 256  # per request
 MAX_STEPS = 64
@@ -62,12 +62,14 @@ class Explorer:
     @staticmethod
     def _seeds(spec: str, name: str = "seeds", at_least: int = 1) -> list[int]:
         try:
-            seeds = parse_seeds(spec)
-        except UsageError as e:
-            raise BadRequest(str(e).replace("--seeds", name)) from None
-        if not at_least <= len(seeds) <= MAX_IMAGES:
-            raise BadRequest(f"{name} must name {at_least} to {MAX_IMAGES} seeds, got {len(seeds)}")
-        return seeds
+            n = parse.count_seeds(spec)  # before anything is expanded
+            if not at_least <= n <= MAX_IMAGES:
+                raise BadRequest(f"{name} must name {at_least} to {MAX_IMAGES} seeds, got {n:,}")
+            return parse.parse_seeds(spec, MAX_IMAGES)
+        except BadRequest:
+            raise
+        except ValueError as e:
+            raise BadRequest(f"{name} {e}") from None
 
     @staticmethod
     def _int(q: dict, name: str, default: int, lo: int, hi: int) -> int:
@@ -84,9 +86,9 @@ class Explorer:
         if not q_or_value:
             return int(np.ceil(np.sqrt(n)))
         try:
-            cols, rows = parse_grid(q_or_value)
+            cols, rows = parse.parse_grid(q_or_value)
         except ValueError as e:
-            raise BadRequest(str(e)) from None
+            raise BadRequest(f"grid {e}") from None
         if cols * rows != n:
             raise BadRequest(f"grid {q_or_value} holds {cols * rows} images, not {n}")
         return cols

@@ -2,7 +2,8 @@
 
 Folds BatchNorm into the transposed convolutions, writes generator.onnx and generator.torchscript
 (both carrying the same `dcgan` metadata JSON), optionally fp16 and int8 ONNX variants, and
-parity.json; fails if parity fails.
+parity.json. Everything is written into a temporary folder beside DIR and moved into place only
+when every file passed its parity check: DIR always holds one complete, checked export.
 """
 from __future__ import annotations
 
@@ -10,29 +11,29 @@ import argparse
 import datetime
 import hashlib
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
 from dcgan_runtime import __version__ as runtime_version
-from dcgan_runtime.images import atomic_save
+from dcgan_runtime.files import atomic_write
 from dcgan_runtime.metadata import Metadata
 from export import parity
 from export.fold import fold_batchnorm, recalibrate_batchnorm
-from export.formats import FORMATS, select
-from export.onnx_export import MIN_OPSET, HalfPrecision, save_onnx, to_onnx
-from export.quantize import quantize_int8
-from export.rewrite import FORMS, project_first_layer
-from export.torchscript_export import save_torchscript
-from train.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
-from train.config import TrainConfig
-from train.model import build_generator
+from export.formats import FILES, FORMATS, Job, select
+from export.onnx_export import MIN_OPSET
+from export.rewrite import FORMS
+from train.checkpoint import CheckpointError, load_generator
 
 EXAMPLES = """formats:
 """ + "".join(f"  {f.name:<12} {f.filename:<22} {f.description}\n" for f in FORMATS) + """
 examples:
-  python -m export runs/faces --outdir runs/faces/export
+  python -m export runs/faces/checkpoints/best.pt --outdir runs/faces/export   # the best model by SWD
+  python -m export runs/faces --outdir runs/faces/export                        # a run directory: its last.pt
   python -m export runs/faces/checkpoints/step004000.pt --outdir out --formats onnx --fp16
   python -m export runs/faces --outdir out --formats onnx --int8 --calibration 512
   python -m export runs/faces --outdir out --recalibrate-bn 32 --force
@@ -42,21 +43,22 @@ examples:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m export", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("source", help="a run directory (uses checkpoints/last.pt) or a checkpoint file")
+    p.add_argument("source", help="a checkpoint file (e.g. RUN/checkpoints/best.pt) or a run directory "
+                                  "(uses checkpoints/last.pt)")
     p.add_argument("--outdir", required=True, help="folder for the exported files")
     p.add_argument("--formats", default="onnx,torchscript", help="comma-separated (default onnx,torchscript)")
     p.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset, {MIN_OPSET} or later (default {MIN_OPSET})")
     p.add_argument("--fp16", action="store_true", help="also write generator.fp16.onnx (fp16 weights, fp32 in/out; for GPUs)")
     p.add_argument("--int8", action="store_true",
-                   help="also write generator.int8.onnx (int8 weights and activations; about 2x fp32 on CPUs with VNNI)")
+                   help="also write generator.int8.onnx (int8 weights and activations, for CPUs)")
     p.add_argument("--calibration", type=int, default=256, metavar="N",
                    help="with --int8: latents (seeds 1000000 on) that calibrate the activation ranges (default 256)")
     p.add_argument("--int8-form", choices=list(FORMS), default="2x2",
-                   help="with --int8: how stride-2 layers become convolutions (default 2x2: 2.4x fp32 at batch 64 "
-                        "for ngf 64, vs 1.9x for 3x3, which does 2.25x the arithmetic)")
+                   help="with --int8: how stride-2 layers become convolutions (default 2x2; 3x3 does 2.25x the "
+                        "arithmetic in a plainer graph)")
     p.add_argument("--recalibrate-bn", type=int, default=0, metavar="N",
                    help="recompute BatchNorm statistics from N batches of 64 fresh latents before folding")
-    p.add_argument("--force", action="store_true", help="write into an --outdir that already holds files")
+    p.add_argument("--force", action="store_true", help="replace the export an --outdir already holds")
     return p.parse_args(argv)
 
 
@@ -68,33 +70,32 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def check_args(args: argparse.Namespace) -> None:
+    """Usage errors (exit 2), found before anything is loaded."""
+    select(args.formats, ["fp32"] + ["fp16"] * args.fp16 + ["int8"] * args.int8)
+    if args.opset < MIN_OPSET:
+        raise ValueError(f"--opset must be {MIN_OPSET} or later, got {args.opset}")
+    if not 0 <= args.recalibrate_bn <= 10_000:
+        raise ValueError(f"--recalibrate-bn must be in 0..10000, got {args.recalibrate_bn}")
+    if not 1 <= args.calibration <= 100_000:
+        raise ValueError(f"--calibration must be in 1..100000 latents, got {args.calibration}")
     outdir = Path(args.outdir)
-    try:
-        rows = select(args.formats, ["fp32"] + ["fp16"] * args.fp16 + ["int8"] * args.int8)
-        if args.opset < MIN_OPSET:
-            raise ValueError(f"--opset must be {MIN_OPSET} or later, got {args.opset}")
-        if args.recalibrate_bn < 0:
-            raise ValueError(f"--recalibrate-bn must be 0 or more, got {args.recalibrate_bn}")
-        if args.calibration < 1:
-            raise ValueError(f"--calibration must be at least 1 latent, got {args.calibration}")
-        if outdir.exists() and not outdir.is_dir():
-            raise ValueError(f"--outdir {str(outdir)!r} is a file")
-        if outdir.is_dir() and any(outdir.iterdir()) and not args.force:
-            raise ValueError(f"--outdir {str(outdir)!r} already holds files: pass --force to overwrite, or pick another")
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        ckpt_path = resolve_checkpoint(Path(args.source))
-        state = load_checkpoint(ckpt_path)
-        cfg = TrainConfig.from_dict(state["config"])
-        g = build_generator(cfg)
-        g.load_state_dict(state["generator"])
-    except (CheckpointError, ValueError, KeyError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    if outdir.exists() and not outdir.is_dir():
+        raise ValueError(f"--outdir {str(outdir)!r} is a file")
+    held = sorted(p.name for p in outdir.iterdir()) if outdir.is_dir() else []
+    if held and not args.force:
+        raise ValueError(f"--outdir {str(outdir)!r} already holds files: pass --force to replace its export, "
+                         "or pick another")
+    foreign = [n for n in held if n not in FILES]
+    if foreign:
+        raise ValueError(f"--outdir {str(outdir)!r} holds files that are not an export ({', '.join(foreign[:3])}"
+                         f"{', ...' if len(foreign) > 3 else ''}): --force replaces export folders only; pick "
+                         "another --outdir")
+
+
+def build_job(args: argparse.Namespace) -> tuple[Job, dict]:
+    """Load the checkpoint, fold BatchNorm, and describe the export (exit 1 on a bad checkpoint)."""
+    state, cfg, g = load_generator(Path(args.source))
     torch.manual_seed(0)
     g = recalibrate_batchnorm(g, args.recalibrate_bn) if args.recalibrate_bn else g.eval()
     folded = fold_batchnorm(g)
@@ -105,43 +106,74 @@ def main(argv: list[str] | None = None) -> int:
         producer=f"dcgan-export {runtime_version} (torch {torch.__version__})",
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         weights_sha256=weights_sha256(folded))
-
-    outdir.mkdir(parents=True, exist_ok=True)
-    report = {"checkpoint": str(ckpt_path), "step": meta.training_steps, "reference": "unfolded PyTorch eval model",
+    report = {"checkpoint": str(args.source), "step": meta.training_steps, "reference": "unfolded PyTorch eval model",
               "bn_recalibrated": meta.bn_recalibrated, "formats": []}
-    written = []
-    for fmt in rows:
-        path = outdir / fmt.filename
-        if fmt.name == "torchscript":
-            save_torchscript(folded, meta, path)
-            report["formats"].append(parity.parity_rows(fmt.filename, parity.torchscript_runner(path), g, cfg.nz))
-        elif fmt.precision == "int8":
-            proto, facts = quantize_int8(folded, meta, args.opset, args.calibration, args.int8_form)
-            save_onnx(proto, path)
-            report["formats"].append(parity.int8_rows(fmt.filename, parity.onnx_runner(path), g, cfg.nz, **facts))
-        else:
-            model = project_first_layer(folded)
-            model = HalfPrecision(model) if fmt.precision == "fp16" else model
-            save_onnx(to_onnx(model, Metadata(**{**meta.__dict__, "precision": fmt.precision}), args.opset), path)
-            report["formats"].append(parity.parity_rows(fmt.filename, parity.onnx_runner(path), g, cfg.nz, fmt.precision))
-        written.append(path)
-    report["passed"] = all(r["passed"] for r in report["formats"])
-    atomic_save(outdir / "parity.json", lambda f: f.write(json.dumps(report, indent=2).encode()))
+    return Job(g, folded, meta, args.opset, args.calibration, args.int8_form), report
 
+
+def install(staging: Path, outdir: Path) -> None:
+    """Put the checked export in `staging` at `outdir`, replacing the export there (checked by check_args)."""
+    if not outdir.exists():
+        os.replace(staging, outdir)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=outdir.parent))
+    os.replace(outdir, old / outdir.name)
+    os.replace(staging, outdir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    outdir = Path(args.outdir)
+    try:
+        check_args(args)
+        rows = select(args.formats, ["fp32"] + ["fp16"] * args.fp16 + ["int8"] * args.int8)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        job, report = build_job(args)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    staging = None
+    try:
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.export-", dir=outdir.parent))
+        for fmt in rows:
+            facts = fmt.write(job, staging / fmt.filename)
+            report["formats"].append(fmt.check(job, staging / fmt.filename, facts))
+        report["passed"] = all(r["passed"] for r in report["formats"])
+        text = json.dumps(report, indent=2).encode()
+        summary(rows, report, staging)
+        if not report["passed"]:
+            failed = outdir / "parity.json" if not outdir.exists() or not any(outdir.iterdir()) else \
+                outdir.parent / f"{outdir.name}.parity-failed.json"
+            atomic_write(failed, text)
+            print(f"error: parity failed (see {failed}): the exported files do not reproduce the model; "
+                  f"nothing was exported{' and ' + str(outdir) + ' is unchanged' if failed.parent != outdir else ''}",
+                  file=sys.stderr)
+            return 1
+        atomic_write(staging / "parity.json", text)
+        install(staging, outdir)
+    except OSError as e:  # a full disk, a read-only folder: the previous export (if any) is untouched
+        print(f"error: cannot write the export to {outdir}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    if any(f.filename == "generator.onnx" for f in rows):
+        print(f"next: dcgan generate {outdir / 'generator.onnx'} --seeds 0-63 --grid 8x8 --out grid.png")
+    return 0
+
+
+def summary(rows: list, report: dict, folder: Path) -> None:
     print(f"{'file':<24}{'size MB':>9}{'ms/64':>9}  {'check against the PyTorch model':<40}")
-    for path, row in zip(written, report["formats"]):
+    for fmt, row in zip(rows, report["formats"]):
         check = (f"PSNR {row['psnr_db']:.1f} dB, want >= {parity.MIN_PSNR_DB:g}" if row["precision"] == "int8" else
                  f"max |diff| {row['max_abs']:.1e}, want <= {row['tolerance']:.0e}")
-        print(f"{path.name:<24}{path.stat().st_size / 1e6:>9.2f}{row['ms_per_batch64']:>9.1f}  {check:<40}"
-              f"{'ok' if row['passed'] else 'FAILED'}")
-    if not report["passed"]:
-        print(f"error: parity failed (see {outdir / 'parity.json'}): the exported files do not reproduce the model",
-              file=sys.stderr)
-        return 1
-    onnx_file = outdir / "generator.onnx"
-    if onnx_file in written:
-        print(f"next: dcgan generate {onnx_file} --seeds 0-63 --grid 8x8 --out grid.png")
-    return 0
+        print(f"{fmt.filename:<24}{(folder / fmt.filename).stat().st_size / 1e6:>9.2f}{row['ms_per_batch64']:>9.1f}  "
+              f"{check:<40}{'ok' if row['passed'] else 'FAILED'}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import onnx
 import torch
 from torch import nn
 
-from dcgan_runtime.images import atomic_save
+from dcgan_runtime.files import atomic_write
 from dcgan_runtime.metadata import KEY, Metadata
 
 MIN_OPSET = 18
@@ -56,4 +56,4 @@ def save_onnx(proto: onnx.ModelProto, path: Path) -> None:
     data = proto.SerializeToString()
     if len(data) >= 2**31:
         raise ValueError("model exceeds protobuf's 2 GB limit for a single-file ONNX model")
-    atomic_save(path, lambda f: f.write(data))
+    atomic_write(path, data)

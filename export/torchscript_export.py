@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dcgan_runtime.images import atomic_save
+from dcgan_runtime.files import atomic_write
 from dcgan_runtime.metadata import KEY, Metadata
 
 TORCHSCRIPT_DEPRECATED = r"`torch\.jit\.\w+` is deprecated"  # PyTorch 2.x's warning on every jit call
@@ -23,7 +23,7 @@ def save_torchscript(model: nn.Module, meta: Metadata, path: Path) -> None:
         scripted = torch.jit.freeze(torch.jit.trace(model.eval(), z))
         buf = io.BytesIO()
         torch.jit.save(scripted, buf, _extra_files={KEY: meta.to_json()})
-    atomic_save(path, lambda f: f.write(buf.getvalue()))
+    atomic_write(path, buf.getvalue())
 
 
 def load_torchscript(path: Path, map_location: str = "cpu") -> tuple[torch.jit.ScriptModule, str]:

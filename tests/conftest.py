@@ -1,28 +1,12 @@
-"""Shared fixtures: a tiny trained run and its export, built once per session."""
+"""Shared fixtures: a tiny trained run and its export, built once per session (helpers: support.py)."""
+
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-DATA = Path(os.environ.get("DCGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-TINY = ["--data", "toyfaces", "--num-images", "64", "--image-size", "32", "--ngf", "8", "--ndf", "8",
-        "--batch-size", "16", "--quiet"]
-
-
-def shared_data(name: str) -> Path:
-    """A folder of ../shared/data (or $DCGAN_DATA); skips the test, saying why, where it is absent."""
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"real data {path} is absent (set DCGAN_DATA to the shared data folder)")
-    return path
-
-
-def train_tiny(out: Path, *extra: str) -> int:
-    from train.__main__ import main
-
-    return main([*TINY, "--out", str(out), *extra])
+from support import train_tiny
 
 
 @pytest.fixture(scope="session")

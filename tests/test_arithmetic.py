@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import shared_data
-from train import arithmetic as ar
+from support import shared_data
+from train.analysis import arithmetic as ar
+from train.swd import pixels
 
 
 def linear_world(nz: int = 6):
@@ -57,7 +58,7 @@ def test_arithmetic_succeeds_where_latents_are_linear_and_beats_random():
     decode, classify = linear_world()
     pool_z = np.random.RandomState(0).standard_normal((400, 6)).astype(np.float32)
     pool_x = decode(pool_z)
-    probs = classify(ar.images_u8(pool_x))
+    probs = classify(pixels(pool_x))
     exp = ar.TOY[0]  # smiling+glasses - neutral+glasses + neutral-glasses = smiling-glasses
     res = ar.run_experiment(exp, pool_z, pool_x, probs, k=3, trials=100, decode=decode, classify=classify)
     random = ar.rate(ar.matches(probs, exp.target))["rate"]
@@ -87,7 +88,7 @@ def test_figure_layout(tmp_path):
     decode, classify = linear_world()
     pool_z = np.random.RandomState(0).standard_normal((300, 6)).astype(np.float32)
     pool_x = decode(pool_z)
-    res = ar.run_experiment(ar.TOY[1], pool_z, pool_x, classify(ar.images_u8(pool_x)), 3, 2, decode, classify)
+    res = ar.run_experiment(ar.TOY[1], pool_z, pool_x, classify(pixels(pool_x)), 3, 2, decode, classify)
     ar.figure(ar.TOY[1], res, pool_z, pool_x, decode, tmp_path / "f.png")
     w, h = Image.open(tmp_path / "f.png").size
     assert (w, h) == (9 * 8 + 10 * 2, 5 * 8 + 6 * 2)  # 9 columns; 3 terms, result row, pixel row
@@ -112,7 +113,7 @@ def test_command_on_a_tiny_model(onnx_model, tmp_path, monkeypatch, capsys):
 
 
 def test_real_faces_labels():
-    from train.attributes import real_faces
+    from train.analysis.attributes import real_faces
 
     root = shared_data("faces-london")
     images, labels, person = real_faces(root, 64)

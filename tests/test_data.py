@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import shared_data
+from support import shared_data
 from train.data import DataError, load_dataset, to_model_range
 
 

@@ -9,11 +9,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from tests.conftest import TINY
+from support import TINY
 from train import distributed
 from train.config import TrainConfig
 from train.model import build_models
-from train.step import GANStep, Machine
+from train.step import Execution, GANStep
 
 CFG = TrainConfig(image_size=32, ngf=8, ndf=8, batch_size=8, precision="fp32")
 
@@ -24,7 +24,7 @@ def one_step(world: distributed.World, sync_bn: bool) -> dict:
     g, d = build_models(CFG)
     if world.size > 1:
         g, d = distributed.wrap(g, world, sync_bn), distributed.wrap(d, world, sync_bn)
-    step = GANStep(g, d, CFG, Machine(torch.device("cpu"), None))
+    step = GANStep(g, d, CFG, Execution(torch.device("cpu"), None))
     gen = torch.Generator().manual_seed(1)
     real = torch.rand(8, 3, 32, 32, generator=gen) * 2 - 1
     z = torch.randn(8, CFG.nz, 1, 1, generator=gen)

@@ -10,20 +10,8 @@ from export.fold import fold_batchnorm, recalibrate_batchnorm
 from export.formats import select
 from export.torchscript_export import load_torchscript
 from train.checkpoint import load_checkpoint, save_checkpoint
+from support import randomise_bn
 from train.model import Generator
-
-
-def randomise_bn(g: Generator, seed: int = 0) -> Generator:
-    """Fresh BN (mean 0, var 1, scale 1) hides axis mistakes: give every channel its own statistics."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in g.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=gen) * 2 - 1)
-            m.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
-            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=gen) - 0.5)
-    return g.eval()
 
 
 @pytest.mark.parametrize("size,channels", [(32, 1), (64, 3)])

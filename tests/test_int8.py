@@ -13,7 +13,7 @@ from export.__main__ import main as export_main
 from export.fold import fold_batchnorm
 from export.rewrite import FORMS, PhaseConv, phase_decompose, phase_kernel, project_first_layer
 from train.model import Generator as TorchGenerator
-from tests.test_export import randomise_bn
+from support import randomise_bn
 
 
 @pytest.mark.parametrize("form", list(FORMS))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import shared_data, train_tiny
-from train import metrics
+from support import shared_data, train_tiny
+from train.analysis import metrics
 from train.checkpoint import load_checkpoint
 from train.toyfaces import make_toyfaces
 
@@ -77,7 +77,7 @@ def test_training_keeps_best_by_swd(tmp_path):
 
 
 def test_evaluate_a_run_and_its_onnx(tiny_run, onnx_model, tmp_path, capsys):
-    from train.evaluate import main
+    from train.analysis.evaluate import main
 
     assert main([str(tiny_run), "--n", "64", "--json", str(tmp_path / "e.json")]) == 0
     report = json.loads((tmp_path / "e.json").read_text())
@@ -93,7 +93,7 @@ def test_evaluate_a_run_and_its_onnx(tiny_run, onnx_model, tmp_path, capsys):
 def test_fashion_classifier_and_in_domain_metrics(tmp_path, monkeypatch):
     root = shared_data("fashion-mnist")
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
-    from train.features import embed, fashion_split, load_classifier
+    from train.analysis.features import embed, fashion_split, load_classifier
 
     net, accuracy = load_classifier(root, epochs=2, train_images=10_000)  # a quick one; the CLI uses all 60k
     assert accuracy > 0.7

@@ -10,7 +10,7 @@ from collections import namedtuple
 import pytest
 import torch
 
-from conftest import TINY, train_tiny
+from support import TINY, train_tiny
 from train.checkpoint import CheckpointError, load_checkpoint, load_latest_good, save_checkpoint
 
 STEPS = ["--max-steps", "240", "--checkpoint-every", "5", "--sample-every", "1000", "--num-images", "48"]
@@ -67,9 +67,11 @@ def test_corrupt_last_checkpoint_falls_back_to_newest_good(tmp_path):
     assert train_tiny(tmp_path, "--max-steps", "12", "--checkpoint-every", "5", "--num-images", "48") == 0
     ckpts = tmp_path / "checkpoints"
     assert sorted(p.name for p in ckpts.glob("step*.pt")) == ["step000005.pt", "step000010.pt", "step000012.pt"]
-    flip_a_byte_in_tensor_data(ckpts / "last.pt")  # a hard link: step000012.pt is the same file
+    flip_a_byte_in_tensor_data(ckpts / "last.pt")
     with pytest.raises(CheckpointError, match="sha256"):
         load_checkpoint(ckpts / "last.pt")
+    assert load_checkpoint(ckpts / "step000012.pt")["step"] == 12  # the history is a file of its own
+    flip_a_byte_in_tensor_data(ckpts / "step000012.pt")  # damage the newest history file too
     with pytest.warns(UserWarning) as warned:
         state, path = load_latest_good(ckpts)
     assert path.name == "step000010.pt" and state["step"] == 10

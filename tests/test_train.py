@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from conftest import shared_data, train_tiny
+from support import shared_data, train_tiny
 from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from train.step import DeviceError, pick_machine
+from train.step import DeviceError, pick_execution
 from train.config import TrainConfig
 
 
@@ -65,7 +65,7 @@ def test_sigterm_saves_a_consistent_checkpoint(tmp_path):
     import sys
     import time
 
-    from conftest import TINY
+    from support import TINY
 
     proc = subprocess.Popen([sys.executable, "-m", "train", *TINY, "--max-steps", "100000", "--out", str(tmp_path)],
                             stderr=subprocess.PIPE, text=True)
@@ -99,9 +99,9 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
 def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(DeviceError, match="no CUDA GPU"):
-        pick_machine(TrainConfig(device="cuda"))
-    assert pick_machine(TrainConfig(device="auto")).device.type == "cpu"
-    assert pick_machine(TrainConfig(precision="fp32")).precision == "fp32"
+        pick_execution(TrainConfig(device="cuda"))
+    assert pick_execution(TrainConfig(device="auto")).device.type == "cpu"
+    assert pick_execution(TrainConfig(precision="fp32")).precision == "fp32"
 
 
 def test_checkpoints_load_safely(tmp_path):

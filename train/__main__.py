@@ -11,23 +11,27 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import shutil
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
+from torch import nn
 
-from train import artifacts, distributed, metrics
-from train.checkpoint import (CheckpointError, atomic_write, load_latest_good, remove_stale_temp_files,
-                              save_checkpoint)
+from dcgan_runtime.errors import UsageError
+from dcgan_runtime.files import atomic_write, remove_stale_temp_files
+from train import artifacts, distributed
+from train.checkpoint import CheckpointError, load_latest_good, restore_training, save_checkpoint, training_state
 from train.config import TrainConfig
-from train.data import DataError, load_dataset, to_model_range, to_uint8
+from train.data import Dataset, DataError, load_dataset, to_model_range
 from train.model import build_models, count_params
-from train.step import DeviceError, GANStep, Machine, pick_machine
+from train.sampling import Sampler
+from train.step import DeviceError, Execution, GANStep, pick_execution
 
 EXAMPLES = """examples:
   python -m train --out runs/faces                          # built-in toy faces, 64x64 RGB
@@ -40,12 +44,6 @@ EXAMPLES = """examples:
 """
 # Flags that may change when resuming; every other flag must match the run's saved config.
 RESUMABLE = {"epochs", "max_steps", "checkpoint_every", "sample_every", "device", "threads"}
-SAMPLE_SEEDS = range(64)  # the fixed-noise grid shows seeds 0-63, as `dcgan generate --seeds 0-63` would
-SWD_IMAGES = 256  # generated and real images behind the SWD that picks checkpoints/best.pt
-
-
-class UsageError(ValueError):
-    """The command line asks for something impossible: exit code 2."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -99,7 +97,7 @@ def make_config(args: argparse.Namespace, out: Path) -> tuple[TrainConfig, dict 
             cfg = cfg.replace(max_steps=1, num_images=min(cfg.num_images, cfg.batch_size))
         return cfg, None
     remove_stale_temp_files(out / "checkpoints")
-    state, _ = load_latest_good(out / "checkpoints")
+    state, _ = load_latest_good(out / "checkpoints")  # schema-checked: falls back past damaged files
     saved = TrainConfig.from_dict(state["config"])
     clash = {k: v for k, v in flags.items() if k not in RESUMABLE and getattr(saved, k) != v}
     if clash:
@@ -130,21 +128,80 @@ def check_finite_weights(g: torch.nn.Module, d: torch.nn.Module, step: int) -> N
             raise FloatingPointError(f"non-finite {name} weights at step {step}")
 
 
+@dataclass
+class Run:
+    """One training run's moving parts, built by `setup`, advanced by `loop`."""
+
+    out: Path
+    cfg: TrainConfig
+    data: Dataset
+    per_epoch: int  # steps per pass over the data
+    total: int  # the step to stop at
+    execution: Execution
+    world: distributed.World
+    g: nn.Module  # as trained (DDP-wrapped under torchrun)
+    d: nn.Module
+    step_fn: GANStep
+    sampler: Sampler
+    step: int = 0
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.out / "checkpoints"
+
+    def save(self, final: bool = False, best: bool = False) -> Path:
+        """Write last.pt (plus stepNNNNNN.pt at checkpoint steps and at the end), or best.pt."""
+        gm, dm = distributed.unwrap(self.g), distributed.unwrap(self.d)  # plain state dicts, loadable without DDP
+        state = training_state(cfg=self.cfg, step=self.step, best_swd=self.sampler.best, per_epoch=self.per_epoch,
+                               images=len(self.data), dataset=self.data.name, g=gm, d=dm,
+                               optim=self.step_fn.state_dict(), device=self.execution.device,
+                               precision=self.execution.precision)
+        if best:
+            save_checkpoint(self.checkpoints / "best.pt", state)
+            return self.checkpoints / "best.pt"
+        periodic = final or self.step % self.cfg.checkpoint_every == 0
+        last = self.checkpoints / "last.pt"
+        save_checkpoint(last, state, copies=(self.checkpoints / f"step{self.step:06d}.pt",) if periodic else ())
+        artifacts.save_loss_curve(artifacts.read_metrics(self.out / "metrics.jsonl"), self.out / "loss.png")
+        return last
+
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step of G and D on the global batch's share of this rank; returns its scalars."""
+        cfg, world, device = self.cfg, self.world, self.execution.device
+        # the global batch's indices, flips and noise on every rank, from the CPU RNG (same on any
+        # device); each rank keeps its share
+        idx = batch_indices(cfg, len(self.data), self.per_epoch, self.step)
+        flip = torch.rand(len(idx)) < 0.5 if cfg.hflip else None
+        z = torch.randn(cfg.batch_size, cfg.nz, 1, 1)
+        part = world.part(cfg.batch_size)
+        real = to_model_range(self.data.images[idx[part]].to(device, non_blocking=True))
+        if flip is not None:
+            mine = flip[part].to(device)
+            real[mine] = real[mine].flip(-1)
+        m = distributed.mean_across(self.step_fn(real, z[part].to(device)), world)
+        if not all(math.isfinite(v) for v in m.values()):
+            raise FloatingPointError(f"non-finite loss at step {self.step + 1}: {m}")
+        return m
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        return train(parse_args(argv))
+        args = parse_args(argv)
+        run = setup(args)
+        return run if isinstance(run, int) else loop(run, args)
     finally:
         distributed.close()
 
 
-def train(args: argparse.Namespace) -> int:
+def setup(args: argparse.Namespace) -> Run | int:
+    """Config, data, models and the run directory, checked before any training; an exit code on failure."""
     out = Path(args.out)
     try:
         cfg, state = make_config(args, out)
-        machine = pick_machine(cfg)
-        world = distributed.init(machine.device.type == "cuda")
-        if world.size > 1 and machine.device.type == "cuda":
-            machine = Machine(torch.device("cuda", world.local_rank), machine.amp_dtype)
+        execution = pick_execution(cfg)
+        world = distributed.init(execution.device.type == "cuda")
+        if world.size > 1 and execution.device.type == "cuda":
+            execution = Execution(torch.device("cuda", world.local_rank), execution.amp_dtype)
         if cfg.batch_size % world.size:
             raise UsageError(f"--batch-size {cfg.batch_size} (the global batch) does not split evenly over "
                              f"{world.size} processes: use a multiple of {world.size}")
@@ -155,13 +212,13 @@ def train(args: argparse.Namespace) -> int:
         return 2 if not isinstance(e, CheckpointError) else 1
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if machine.device.type == "cuda":
+    if execution.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     try:  # an unwritable run directory fails here, before any training
         for sub in ("checkpoints", "samples"):
             (out / sub).mkdir(parents=True, exist_ok=True)
         if world.is_main:
-            atomic_write(out / "config.json", lambda f: f.write(cfg.to_json().encode()))
+            atomic_write(out / "config.json", cfg.to_json().encode())
     except OSError as e:
         print(f"error: cannot write the run directory {out}: {e}", file=sys.stderr)
         return 1
@@ -176,117 +233,53 @@ def train(args: argparse.Namespace) -> int:
         print(f"error: {out} has {free / 1e6:.0f} MB free; checkpoints of this model need about {need / 1e6:.0f} MB. "
               "Free some space or pick another --out", file=sys.stderr)
         return 1
-    g, d = (m.to(machine.device, memory_format=torch.channels_last) for m in (g, d))
-    if state is not None:
-        g.load_state_dict(state["generator"])
-        d.load_state_dict(state["discriminator"])
+    g, d = (m.to(execution.device, memory_format=torch.channels_last) for m in (g, d))
+    step_fn = GANStep(g, d, cfg, execution)
+    step, best_swd = restore_training(state, g, d, step_fn, execution.device) if state else (0, float("inf"))
+    if state and world.is_main:
+        artifacts.truncate_metrics(out / "metrics.jsonl", step)
     if world.size > 1:
         g, d = (distributed.wrap(m, world, cfg.sync_bn) for m in (g, d))
-    gm, dm = distributed.unwrap(g), distributed.unwrap(d)  # the plain modules: what is sampled and saved
-    step_fn = GANStep(g, d, cfg, machine)
-    step, best_swd = 0, float("inf")
-    if state is not None:
-        step_fn.load_state_dict(state["optim"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if machine.device.type == "cuda" and state["rng"].get("cuda"):
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        step, best_swd = state["step"], state.get("best_swd", float("inf"))
-        if world.is_main:
-            artifacts.truncate_metrics(out / "metrics.jsonl", step)
-    n_swd = min(SWD_IMAGES, len(data))
-    eval_z = artifacts.fixed_latents(range(max(n_swd, len(SAMPLE_SEEDS))), cfg.nz).to(machine.device)
-    swd_real = data.images[np.random.RandomState([cfg.seed, 7]).permutation(len(data))[:n_swd]].numpy()
+        step_fn.g, step_fn.d = g, d
+    sampler = Sampler(data.images, cfg.nz, cfg.seed, execution.device, out / "samples", best_swd)
+    return Run(out, cfg, data, per_epoch, total, execution, world, g, d, step_fn, sampler, step)
 
-    def save(final: bool = False, best: bool = False) -> Path:
-        ckpt = {"config": cfg.to_dict(), "step": step, "epoch": step // per_epoch, "best_swd": best_swd,
-                "data_order": {"rule": "RandomState([seed, epoch]).permutation(N)", "epoch": step // per_epoch,
-                               "position": step % per_epoch, "images": len(data)},
-                "generator": gm.state_dict(), "discriminator": dm.state_dict(), "optim": step_fn.state_dict(),
-                "rng": {"torch": torch.get_rng_state(),
-                        "cuda": torch.cuda.get_rng_state_all() if machine.device.type == "cuda" else []},
-                "dataset": data.name, "precision": machine.precision}
-        if best:
-            save_checkpoint(out / "checkpoints" / "best.pt", ckpt)
-            return out / "checkpoints" / "best.pt"
-        last = out / "checkpoints" / "last.pt"
-        save_checkpoint(last, ckpt)
-        if final or step % cfg.checkpoint_every == 0:
-            periodic = out / "checkpoints" / f"step{step:06d}.pt"
-            periodic.unlink(missing_ok=True)
-            os.link(last, periodic)  # last.pt is only ever replaced, never modified: a hard link is a safe copy
-        artifacts.save_loss_curve(artifacts.read_metrics(out / "metrics.jsonl"), out / "loss.png")
-        return last
 
-    def sample() -> float:
-        """Save the fixed-noise grid; return the SWD (x1e3) of 256 samples against 256 real images."""
-        gm.eval()  # the running statistics: what export ships
-        with torch.no_grad():
-            imgs = torch.cat([gm(eval_z[i:i + 128]) for i in range(0, len(eval_z), 128)]).float().cpu()
-        gm.train()
-        artifacts.save_png(artifacts.grid_image(imgs[:len(SAMPLE_SEEDS)]), out / "samples" / f"step{step:06d}.png")
-        return metrics.swd(to_uint8(imgs[:n_swd]), swd_real)["mean"]
-
+def loop(run: Run, args: argparse.Namespace) -> int:
+    """Train from run.step to run.total: metrics every step, samples and SWD every --sample-every,
+    checkpoints every --checkpoint-every; a signal stops at a step boundary and saves."""
+    cfg, world, out = run.cfg, run.world, run.out
+    gm = distributed.unwrap(run.g)
     if world.is_main:
         ranks = f"; {world.size} processes (DDP{', synchronised BN' if cfg.sync_bn else ''}), " \
                 f"{cfg.batch_size // world.size} images each" if world.size > 1 else ""
-        print(f"data: {data.name}, {len(data)} images{f' ({data.skipped} unreadable skipped)' if data.skipped else ''}; "
-              f"G {count_params(gm):,} params, D {count_params(dm):,}; {machine.device} {machine.precision}, "
-              f"{torch.get_num_threads()} threads; steps {step}->{total} ({per_epoch}/epoch){ranks}", file=sys.stderr)
-    if step == 0 and world.is_main:
-        sample()
+        print(f"data: {run.data.name}, {len(run.data)} images"
+              f"{f' ({run.data.skipped} unreadable skipped)' if run.data.skipped else ''}; "
+              f"G {count_params(gm):,} params, D {count_params(distributed.unwrap(run.d)):,}; "
+              f"{run.execution.device} {run.execution.precision}, {torch.get_num_threads()} threads; "
+              f"steps {run.step}->{run.total} ({run.per_epoch}/epoch){ranks}", file=sys.stderr)
+    if run.step == 0 and world.is_main:
+        run.sampler(gm, 0)
     bar = None
     if not args.quiet and world.is_main:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
+        bar = tqdm(total=run.total, initial=run.step, unit="step", dynamic_ncols=True)
     stop: list[int] = []  # SIGINT / SIGTERM ask to stop; the loop saves at the next step boundary
-
-    def request_stop(signum, _frame):
-        stop.append(signum)
-
-    handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {s: signal.signal(s, lambda signum, _frame: stop.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     metrics_file = open(out / "metrics.jsonl", "a") if world.is_main else None
     halted = False
     try:
-        while step < total and not (halted := distributed.any_across(bool(stop), world)):
+        while run.step < run.total and not (halted := distributed.any_across(bool(stop), world)):
             t0 = time.perf_counter()
-            # the global batch's indices, flips and noise on every rank, from the CPU RNG (same on any
-            # device); each rank keeps its share
-            idx = batch_indices(cfg, len(data), per_epoch, step)
-            flip = torch.rand(len(idx)) < 0.5 if cfg.hflip else None
-            z = torch.randn(cfg.batch_size, cfg.nz, 1, 1)
-            part = world.part(cfg.batch_size)
-            real = to_model_range(data.images[idx[part]].to(machine.device, non_blocking=True))
-            if flip is not None:
-                mine = flip[part].to(machine.device)
-                real[mine] = real[mine].flip(-1)
-            m = distributed.mean_across(step_fn(real, z[part].to(machine.device)), world)
-            if not all(math.isfinite(v) for v in m.values()):
-                raise FloatingPointError(f"non-finite loss at step {step + 1}: {m}")
-            step += 1
-            m = {"step": step, **{k: round(v, 5) for k, v in m.items()},
-                 "images_per_s": round(cfg.batch_size / (time.perf_counter() - t0), 1)}
-            if not world.is_main:
-                continue
-            if step % cfg.sample_every == 0 or step == total:
-                m["swd"] = sample()
-                if m["swd"] < best_swd:  # keep the best model: late mode collapse cannot cost it
-                    best_swd = m["swd"]
-                    save(best=True)
-                if args.quiet:
-                    print(f"step {step}/{total} loss_d {m['loss_d']:.3f} loss_g {m['loss_g']:.3f} "
-                          f"D(x) {m['d_x']:.2f} D(G(z)) {m['d_g_z']:.2f} SWD {m['swd']:.1f} (best {best_swd:.1f}) "
-                          f"{m['images_per_s']} img/s", file=sys.stderr)
-            metrics_file.write(json.dumps(m) + "\n")
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss_d=f"{m['loss_d']:.3f}", loss_g=f"{m['loss_g']:.3f}", img_s=m["images_per_s"])
-            if step % cfg.checkpoint_every == 0 and step < total:
-                metrics_file.flush()
-                check_finite_weights(gm, dm, step)
-                save()
+            m = run.train_step()
+            run.step += 1
+            row = {"step": run.step, **{k: round(v, 5) for k, v in m.items()},
+                   "images_per_s": round(cfg.batch_size / (time.perf_counter() - t0), 1)}
+            if metrics_file is not None:
+                log_step(run, row, metrics_file, bar, args.quiet)
     except (FloatingPointError, OSError) as e:  # a diverged run, a full disk: keep the last good checkpoint
-        print(f"\nerror: {e}\nthe run stopped; the last good checkpoint is {out / 'checkpoints' / 'last.pt'} "
+        print(f"\nerror: {e}\nthe run stopped; the last good checkpoint is {run.checkpoints / 'last.pt'} "
               "(resume from it with --resume, perhaps with a lower --lr)", file=sys.stderr)
         return 1
     finally:
@@ -299,20 +292,46 @@ def train(args: argparse.Namespace) -> int:
     if halted:
         signum = stop[0] if stop else signal.SIGTERM  # another rank got the signal
         if world.is_main:
-            print(f"\n{signal.Signals(signum).name}: saved {save()} at step {step}; continue with --resume",
+            print(f"\n{signal.Signals(signum).name}: saved {run.save()} at step {run.step}; continue with --resume",
                   file=sys.stderr)
         return 128 + signum
-    if not world.is_main:
-        return 0
+    return finish(run) if world.is_main else 0
+
+
+def log_step(run: Run, row: dict, metrics_file: IO[str], bar, quiet: bool) -> None:
+    """Rank 0's bookkeeping after a step: samples and SWD (best.pt), metrics.jsonl, progress, checkpoints."""
+    step, cfg = run.step, run.cfg
+    if step % cfg.sample_every == 0 or step == run.total:
+        row["swd"] = run.sampler(distributed.unwrap(run.g), step)
+        if run.sampler.improves(row["swd"]):  # keep the best model: late mode collapse cannot cost it
+            run.save(best=True)
+        if quiet:
+            print(f"step {step}/{run.total} loss_d {row['loss_d']:.3f} loss_g {row['loss_g']:.3f} "
+                  f"D(x) {row['d_x']:.2f} D(G(z)) {row['d_g_z']:.2f} SWD {row['swd']:.1f} (best {run.sampler.best:.1f}) "
+                  f"{row['images_per_s']} img/s", file=sys.stderr)
+    metrics_file.write(json.dumps(row) + "\n")
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", img_s=row["images_per_s"])
+    if step % cfg.checkpoint_every == 0 and step < run.total:
+        metrics_file.flush()
+        check_finite_weights(distributed.unwrap(run.g), distributed.unwrap(run.d), step)
+        run.save()
+
+
+def finish(run: Run) -> int:
+    """The final checkpoint, the progress GIF, and where to go next."""
     try:
-        check_finite_weights(gm, dm, step)
-        last = save(final=True)
+        check_finite_weights(distributed.unwrap(run.g), distributed.unwrap(run.d), run.step)
+        last = run.save(final=True)
     except (FloatingPointError, OSError) as e:
         print(f"error: {e}\nthe last good checkpoint is kept", file=sys.stderr)
         return 1
+    out = run.out
     artifacts.save_progress_gif(sorted((out / "samples").glob("step*.png")), out / "progress.gif")
-    print(f"done: {step} steps. checkpoint {last}, samples in {out / 'samples'}, progress.gif, loss.png\n"
-          f"next: python -m export {out} --outdir {out / 'export'}", file=sys.stderr)
+    print(f"done: {run.step} steps. checkpoint {last}, best by SWD {run.checkpoints / 'best.pt'}, samples in "
+          f"{out / 'samples'}, progress.gif, loss.png\n"
+          f"next: python -m export {run.checkpoints / 'best.pt'} --outdir {out / 'export'}", file=sys.stderr)
     return 0
 
 

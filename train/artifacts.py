@@ -1,4 +1,9 @@
-"""What a run leaves for people: sample grids, a loss curve, a progress GIF, metrics.jsonl."""
+"""What a run leaves for people: sample grids, a loss curve, a progress GIF, metrics.jsonl.
+
+Pictures go through `dcgan_runtime`'s pixel rule, grid and encoders, so a sample grid holds the
+very images `dcgan generate --seeds 0-63 --grid 8x8` makes from the exported file.
+"""
+
 from __future__ import annotations
 
 import io
@@ -8,39 +13,29 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
-from train.checkpoint import atomic_write
+from dcgan_runtime.files import atomic_write
+from dcgan_runtime.images import encode_gif, make_grid, save_image, to_uint8
+from dcgan_runtime.latent import latents_from_seeds
 
 
 def fixed_latents(seeds: range | list[int], nz: int) -> torch.Tensor:
-    """The seed rule shared with `dcgan_runtime`: one `RandomState(seed).standard_normal(nz)` per image."""
-    z = np.stack([np.random.RandomState(s).standard_normal(nz) for s in seeds]).astype(np.float32)
-    return torch.from_numpy(z).view(len(seeds), nz, 1, 1)
+    """The runtime's seed rule as a (N, nz, 1, 1) tensor: one `RandomState(seed).standard_normal(nz)` per image."""
+    return torch.from_numpy(latents_from_seeds(seeds, nz)).view(len(seeds), nz, 1, 1)
 
 
-def grid_image(images: torch.Tensor, nrow: int = 8) -> Image.Image:
-    """(N, C, H, W) in [-1, 1] -> one PIL grid with 2 px gaps."""
-    grid = make_grid(images.float().cpu(), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
-    arr = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(arr[..., 0] if images.shape[1] == 1 else arr)
-
-
-def save_png(img: Image.Image, path: Path) -> None:
-    atomic_write(path, lambda f: img.save(f, format="PNG"))
+def save_samples(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
+    """(N, C, H, W) in [-1, 1] -> one PNG grid, as `dcgan generate --grid` draws it."""
+    save_image(make_grid(to_uint8(images.float().cpu().numpy()), nrow=nrow), path)
 
 
 def save_progress_gif(frames: list[Path], path: Path, ms_per_frame: int = 250) -> None:
     """The paper's 'visualising the learning process': the fixed-noise grids in order, as one GIF."""
     if not frames:
         return
-    images = [Image.open(p).convert("RGB") for p in frames]
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in frames]
     images += [images[-1]] * 4  # rest on the final grid
-
-    def write(f):
-        images[0].save(f, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
-
-    atomic_write(path, write)
+    atomic_write(path, encode_gif(np.stack(images), fps=1000 / ms_per_frame))
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -52,7 +47,7 @@ def read_metrics(path: Path) -> list[dict]:
 def truncate_metrics(path: Path, last_step: int) -> None:
     """On resume, drop lines logged after the checkpoint (a crashed run's tail)."""
     rows = [r for r in read_metrics(path) if r["step"] <= last_step]
-    atomic_write(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in rows).encode()))
+    atomic_write(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
 def save_loss_curve(metrics: list[dict], path: Path) -> None:
@@ -79,4 +74,4 @@ def save_loss_curve(metrics: list[dict], path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
+    atomic_write(path, buf.getvalue())

@@ -9,14 +9,19 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+
+from dcgan_runtime.files import atomic_write
+from train.config import TrainConfig
+from train.model import build_generator, build_models
+from train.step import GANStep
 
 FORMAT = "dcgan-checkpoint"
 VERSION = 2  # 2 added the sha256 of the content; version 1 files load without that check
@@ -24,25 +29,6 @@ VERSION = 2  # 2 added the sha256 of the content; version 1 files load without t
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, unsafe, or not one of ours."""
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(file)` on a temp file beside `path`, fsync, then rename over `path`.
-
-    A crash at any moment leaves either the old file or the new one, never a torn one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def digest(obj: Any, h: "hashlib._Hash | None" = None) -> str:
@@ -70,11 +56,18 @@ def digest(obj: Any, h: "hashlib._Hash | None" = None) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write `state` (tensors, numbers, strings, lists, dicts) atomically, tagged as ours, with its sha256."""
+def save_checkpoint(path: Path, state: dict[str, Any], copies: tuple[Path, ...] = ()) -> None:
+    """Write `state` (tensors, numbers, strings, lists, dicts) atomically, tagged as ours, with its sha256.
+
+    Each of `copies` gets the same bytes as a file of its own (not a link): damage to one never
+    reaches another.
+    """
     payload = {"format": FORMAT, "version": VERSION, **state}
     payload["sha256"] = digest(payload)
-    atomic_write(Path(path), lambda f: torch.save(payload, f))
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    for target in (Path(path), *copies):
+        atomic_write(target, buf.getvalue())
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -86,7 +79,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for corrupt, truncated or unsafe files
         raise CheckpointError(f"cannot load checkpoint {str(path)!r}: it is corrupt, truncated, or holds "
-                              f"objects that are not plain data ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+                              f"objects that are not plain data ({type(e).__name__}: {_first_line(e)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a DCGAN checkpoint of this project (no '{FORMAT}' tag)")
     if state.get("version", 0) > VERSION:
@@ -99,7 +92,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 def load_latest_good(checkpoints: Path) -> tuple[dict[str, Any], Path]:
-    """`last.pt`, or else the newest periodic `stepNNNNNN.pt` that loads, warning about each bad file."""
+    """`last.pt`, or else the newest periodic `stepNNNNNN.pt` that loads and can resume a run,
+    warning about each bad file."""
     last = checkpoints / "last.pt"
     candidates = [last] + sorted(checkpoints.glob("step*.pt"), key=_step_of, reverse=True)
     errors = []
@@ -108,6 +102,7 @@ def load_latest_good(checkpoints: Path) -> tuple[dict[str, Any], Path]:
             continue
         try:
             state = load_checkpoint(path)
+            check_resumable(state, path)
         except CheckpointError as e:
             warnings.warn(f"skipping a bad checkpoint: {e}", stacklevel=2)
             errors.append(str(e))
@@ -118,12 +113,8 @@ def load_latest_good(checkpoints: Path) -> tuple[dict[str, Any], Path]:
     raise CheckpointError(f"no usable checkpoint in {str(checkpoints)!r}" + (f": {'; '.join(errors)}" if errors else ""))
 
 
-def remove_stale_temp_files(folder: Path) -> int:
-    """Delete the temp files an interrupted atomic write left behind (the real files are intact)."""
-    stale = list(folder.glob(".*.tmp"))
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return len(stale)
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _step_of(path: Path) -> int:
@@ -140,3 +131,86 @@ def resolve_checkpoint(path: Path) -> Path:
             raise CheckpointError(f"run directory {str(path)!r} has no checkpoints/last.pt: did training start there?")
         return last
     return path
+
+
+# ---------------------------------------------------------------- a run's state: build, check, restore
+
+def training_state(*, cfg: TrainConfig, step: int, best_swd: float, per_epoch: int, images: int, dataset: str,
+                   g: nn.Module, d: nn.Module, optim: dict[str, Any], device: torch.device,
+                   precision: str) -> dict[str, Any]:
+    """Everything `--resume` needs to continue bit for bit (the plain modules, not DDP wrappers)."""
+    return {"config": cfg.to_dict(), "step": step, "epoch": step // per_epoch, "best_swd": best_swd,
+            "data_order": {"rule": "RandomState([seed, epoch]).permutation(N)", "epoch": step // per_epoch,
+                           "position": step % per_epoch, "images": images},
+            "generator": g.state_dict(), "discriminator": d.state_dict(), "optim": optim,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else []},
+            "dataset": dataset, "precision": precision}
+
+
+def check_generator(state: dict[str, Any], path: Path | str) -> TrainConfig:
+    """The schema export needs: a valid config, a step, generator weights that fit it. Returns the config."""
+    where = str(path)
+    if not isinstance(state.get("config"), dict):
+        raise CheckpointError(f"{where!r} has no training config: not a checkpoint this tool wrote")
+    try:
+        cfg = TrainConfig.from_dict(state["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where!r} holds an invalid training config: {e}") from None
+    step = state.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{where!r} has step {step!r}, expected an integer >= 0")
+    _check_weights(state.get("generator"), build_generator(cfg), "generator", where)
+    return cfg
+
+
+def check_resumable(state: dict[str, Any], path: Path | str) -> TrainConfig:
+    """The schema `--resume` needs on top of `check_generator`: D, the optimisers, the RNG state."""
+    cfg = check_generator(state, path)
+    where = str(path)
+    _check_weights(state.get("discriminator"), build_models(cfg)[1], "discriminator", where)
+    optim = state.get("optim")
+    if not (isinstance(optim, dict) and isinstance(optim.get("opt_g"), dict) and isinstance(optim.get("opt_d"), dict)):
+        raise CheckpointError(f"{where!r} lacks the optimiser states that --resume needs")
+    rng = state.get("rng")
+    if not (isinstance(rng, dict) and isinstance(rng.get("torch"), torch.Tensor) and rng["torch"].dtype == torch.uint8):
+        raise CheckpointError(f"{where!r} lacks the RNG state that --resume needs")
+    best = state.get("best_swd", float("inf"))
+    if isinstance(best, bool) or not isinstance(best, (int, float)):
+        raise CheckpointError(f"{where!r} has best_swd {best!r}, expected a number")
+    return cfg
+
+
+def load_generator(path: Path) -> tuple[dict[str, Any], TrainConfig, nn.Module]:
+    """A checkpoint file or run directory -> (state, config, generator with its weights)."""
+    path = resolve_checkpoint(path)
+    state = load_checkpoint(path)
+    cfg = check_generator(state, path)
+    g = build_generator(cfg)
+    g.load_state_dict(state["generator"])
+    return state, cfg, g
+
+
+def _check_weights(weights: Any, model: nn.Module, what: str, where: str) -> None:
+    """`weights` must be a state dict whose names and shapes are exactly `model`'s."""
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{where!r} has no {what} weights")
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    if got != want or len(weights) != len(want):
+        bad = sorted(set(want) ^ set(got)) or [k for k in want if want[k] != got.get(k)]
+        raise CheckpointError(f"{where!r}: the {what} weights do not match the architecture in its config "
+                              f"(first difference: {bad[0] if bad else 'a non-tensor entry'}): the file is damaged "
+                              "or was edited")
+
+
+def restore_training(state: dict[str, Any], g: nn.Module, d: nn.Module, step_fn: GANStep,
+                     device: torch.device) -> tuple[int, float]:
+    """Load a `training_state` back into the models, optimisers and RNGs; return (step, best_swd)."""
+    g.load_state_dict(state["generator"])
+    d.load_state_dict(state["discriminator"])
+    step_fn.load_state_dict(state["optim"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if device.type == "cuda" and state["rng"].get("cuda"):
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return state["step"], float(state.get("best_swd", float("inf")))

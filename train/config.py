@@ -3,8 +3,8 @@
 Later stages (export, runtime) read the architecture from here, so they need no flags.
 
 >>> cfg = TrainConfig(image_size=32, channels=1)
->>> cfg.n_upsample, cfg.ngf * cfg.seed_mult
-(3, 256)
+>>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+True
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class TrainConfig:
     num_images: int = 20_000  # toyfaces only: how many faces to draw
     hflip: bool = False  # random horizontal flips (helps tiny data sets)
     # model
-    image_size: int = 64  # 32, 64 or 128; log2(size) - 2 upsampling stages after the 4x4 seed
+    image_size: int = 64  # 32, 64 or 128: the generator grows a 4x4 seed by log2(size) - 2 stride-2 stages
     channels: int = 3  # 1 (grey) or 3 (RGB)
     nz: int = 100  # latent dimension
     ngf: int = 64  # generator width (channels of its last hidden block)
@@ -48,6 +48,13 @@ class TrainConfig:
     sample_every: int = 100  # steps between fixed-noise sample grids
 
     def __post_init__(self) -> None:
+        wrong = [f"{f.name} must be {f.type}, got {getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                 if not _is(getattr(self, f.name), f.type)]
+        if wrong:
+            raise ValueError("invalid training config: " + "; ".join(wrong))
+        for f in dataclasses.fields(self):
+            if f.type == "float":
+                object.__setattr__(self, f.name, float(getattr(self, f.name)))
         problems = []
         if self.image_size not in IMAGE_SIZES:
             problems.append(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
@@ -74,16 +81,6 @@ class TrainConfig:
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
 
-    @property
-    def n_upsample(self) -> int:
-        """Stride-2 transposed convolutions after the 4x4 seed (4 at 64x64)."""
-        return self.image_size.bit_length() - 3
-
-    @property
-    def seed_mult(self) -> int:
-        """Width multiplier of the 4x4 seed block: 8 at 64x64, as in the paper."""
-        return 2 ** (self.n_upsample - 1)
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -101,3 +98,13 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def _is(value: Any, type_name: str) -> bool:
+    """Whether `value` fits a field annotated `type_name` (an int is a float; a bool is no int)."""
+    if type_name == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    return {"str": isinstance(value, str), "int": isinstance(value, int),
+            "float": isinstance(value, (int, float))}[type_name]

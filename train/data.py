@@ -15,7 +15,7 @@ import stat
 import struct
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,6 @@ class Dataset:
     images: torch.Tensor  # uint8 (N, C, H, W)
     name: str  # "toyfaces", or the folder / file name
     skipped: int = 0  # files that could not be read
-    attributes: dict[str, np.ndarray] = field(default_factory=dict)  # toy faces only
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -48,16 +47,11 @@ def to_model_range(batch: torch.Tensor) -> torch.Tensor:
     return batch.float().div_(127.5).sub_(1.0)
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """The inverse: [-1, 1] -> uint8 numpy, rounded to the nearest grey level (as dcgan_runtime does)."""
-    return ((images.float().cpu() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).numpy()
-
-
 def load_dataset(data: str, image_size: int, channels: int, num_images: int = 20_000, seed: int = 0) -> Dataset:
     """Load `data`: "toyfaces", a folder of images, or an IDX file or folder of them."""
     if data == "toyfaces":
         faces = make_toyfaces(num_images, seed, image_size, channels)
-        return Dataset(torch.from_numpy(faces.images).permute(0, 3, 1, 2).contiguous(), "toyfaces", 0, faces.attributes)
+        return Dataset(torch.from_numpy(faces.images).permute(0, 3, 1, 2).contiguous(), "toyfaces")
     path = Path(data)
     if not path.exists():
         raise DataError(f"data path {str(path)!r} does not exist: pass an image folder, an IDX file, or 'toyfaces'")

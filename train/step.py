@@ -1,4 +1,4 @@
-"""One DCGAN training step, fast by default, and the machine it runs on.
+"""One DCGAN training step, fast by default, and where it executes (device and precision).
 
 Same algorithm as pytorch/examples dcgan (D on a real batch and a fake batch, then G against the
 updated D, BCE on logits), run faster: channels_last, bf16 autocast where the CPU has native bf16
@@ -20,7 +20,7 @@ class DeviceError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Machine:
+class Execution:
     device: torch.device
     amp_dtype: torch.dtype | None  # autocast dtype, None for fp32
 
@@ -34,18 +34,18 @@ def cpu_has_bf16() -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def pick_machine(cfg: TrainConfig) -> Machine:
+def pick_execution(cfg: TrainConfig) -> Execution:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise DeviceError("--device cuda was asked for, but no CUDA GPU is usable here "
                           "(torch.cuda.is_available() is False): use --device cpu or auto")
     device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
     if cfg.precision == "fp32":
-        return Machine(device, None)
+        return Execution(device, None)
     if device.type == "cuda":
-        return Machine(device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        return Execution(device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
     if cfg.precision == "bf16" or cpu_has_bf16():
-        return Machine(device, torch.bfloat16)
-    return Machine(device, None)  # bf16 without hardware support is slower than fp32
+        return Execution(device, torch.bfloat16)
+    return Execution(device, None)  # bf16 without hardware support is slower than fp32
 
 
 class GANStep:
@@ -54,20 +54,20 @@ class GANStep:
     >>> from train.model import build_models
     >>> cfg = TrainConfig(image_size=32, ngf=8, ndf=8, batch_size=4)
     >>> g, d = build_models(cfg)
-    >>> step = GANStep(g, d, cfg, Machine(torch.device("cpu"), None))
+    >>> step = GANStep(g, d, cfg, Execution(torch.device("cpu"), None))
     >>> sorted(step(torch.zeros(4, 3, 32, 32), torch.randn(4, 100, 1, 1)))
     ['d_g_z', 'd_x', 'loss_d', 'loss_g']
     """
 
-    def __init__(self, g: nn.Module, d: nn.Module, cfg: TrainConfig, machine: Machine):
-        self.g, self.d, self.machine = g, d, machine
+    def __init__(self, g: nn.Module, d: nn.Module, cfg: TrainConfig, execution: Execution):
+        self.g, self.d, self.execution = g, d, execution
         self.opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         self.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        fp16 = machine.amp_dtype == torch.float16
+        fp16 = execution.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16) if fp16 else None
 
     def _autocast(self):
-        m = self.machine
+        m = self.execution
         return torch.autocast(m.device.type, dtype=m.amp_dtype or torch.float32, enabled=m.amp_dtype is not None)
 
     def _backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:

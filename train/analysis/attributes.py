@@ -22,7 +22,7 @@ from torch import nn
 
 from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from train.data import DataError, load_image, to_model_range
-from train.features import cache_dir
+from train.analysis.features import cache_dir
 from train.toyfaces import ATTRIBUTE_VALUES, make_toyfaces
 
 TOY_HEADS = {"smiling": 2, "glasses": 2, "hair": len(ATTRIBUTE_VALUES["hair"])}

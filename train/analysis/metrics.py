@@ -1,8 +1,6 @@
 """Image-quality metrics that need no downloaded network.
 
-- `swd`: multi-scale sliced Wasserstein distance on Laplacian-pyramid patches (Karras et al. 2018,
-  ProGAN's sliced_wasserstein.py: 7x7 patches, 128 per image per level, per-set normalisation,
-  4 x 128 random projections, x1e3 per level, then averaged).
+- `swd`: multi-scale sliced Wasserstein distance (lives in `train.swd`: training tracks it too).
 - `ms_ssim_diversity`: mean MS-SSIM over random pairs of one set (lower: more diverse).
 - `frechet_distance`, `precision_recall`: on features of any extractor (Kynkaanniemi et al. 2019, k=3).
 - `nearest_neighbour_distances`: for the memorisation check.
@@ -19,68 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-_GAUSS5 = np.array([1, 4, 6, 4, 1], np.float32) / 16
+from train.swd import swd
 
-
-def _blur(x: torch.Tensor) -> torch.Tensor:
-    """Separable 5-tap Gaussian blur, reflect padding, per channel."""
-    c = x.shape[1]
-    k = torch.from_numpy(_GAUSS5)
-    x = F.pad(x, (2, 2, 2, 2), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, 5).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(x, k.view(1, 1, 5, 1).repeat(c, 1, 1, 1), groups=c)
-
-
-def laplacian_pyramid(images: np.ndarray, min_size: int = 16) -> list[np.ndarray]:
-    """Levels from full resolution down to `min_size`: band-pass details, then the coarsest low-pass."""
-    x = torch.from_numpy(np.asarray(images, np.float32))
-    levels = []
-    while x.shape[-1] > min_size:
-        down = _blur(x)[..., ::2, ::2]
-        up = _blur(F.interpolate(down, scale_factor=2, mode="nearest"))
-        levels.append((x - up).numpy())
-        x = down
-    levels.append(x.numpy())
-    return levels
-
-
-def _descriptors(level: np.ndarray, per_image: int, rng: np.random.RandomState, size: int = 7) -> np.ndarray:
-    n, c, h, w = level.shape
-    ys = rng.randint(0, h - size + 1, (n, per_image))
-    xs = rng.randint(0, w - size + 1, (n, per_image))
-    idx = np.arange(size)
-    patches = level[np.arange(n)[:, None, None, None], :, (ys[..., None] + idx)[..., None],
-                    (xs[..., None] + idx)[:, :, None, :]]  # (n, per_image, size, size, c)
-    d = patches.reshape(n * per_image, size, size, c).transpose(0, 3, 1, 2)
-    d = d - d.mean(axis=(0, 2, 3), keepdims=True)  # per-set normalisation, per channel
-    d = d / (d.std(axis=(0, 2, 3), keepdims=True) + 1e-8)
-    return d.reshape(len(d), -1)
-
-
-def _sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.RandomState, repeats: int = 4,
-                        dirs: int = 128) -> float:
-    results = []
-    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-    for _ in range(repeats):
-        d = torch.from_numpy(rng.standard_normal((a.shape[1], dirs)).astype(np.float32))
-        d /= d.norm(dim=0, keepdim=True)
-        pa, pb = (ta @ d).sort(dim=0).values, (tb @ d).sort(dim=0).values
-        results.append((pa - pb).abs().mean().item())
-    return float(np.mean(results))
-
-
-def swd(a: np.ndarray, b: np.ndarray, per_image: int = 128, seed: int = 0) -> dict:
-    """Sliced Wasserstein distance between two equally sized uint8 image sets, x1e3 per pyramid level."""
-    if a.shape != b.shape:
-        raise ValueError(f"the two sets must have the same shape, got {a.shape} and {b.shape}")
-    per_level = []
-    for level, (la, lb) in enumerate(zip(laplacian_pyramid(a), laplacian_pyramid(b))):
-        # the same patch positions in both sets (identical sets give exactly 0), fresh ones per level
-        da = _descriptors(la, per_image, np.random.RandomState([seed, level]))
-        db = _descriptors(lb, per_image, np.random.RandomState([seed, level]))
-        per_level.append(round(1e3 * _sliced_wasserstein(da, db, np.random.RandomState([seed, level, 1])), 3))
-    return {"per_level": per_level, "mean": round(float(np.mean(per_level)), 3)}
-
+__all__ = ["frechet_distance", "ms_ssim", "ms_ssim_diversity", "nearest_neighbour_distances", "precision_recall", "swd"]
 
 # ---------------------------------------------------------------- MS-SSIM
 

@@ -1,4 +1,4 @@
-"""Measure a generator's images without downloaded networks: `python -m train.evaluate SOURCE`.
+"""Measure a generator's images without downloaded networks: `python -m train.analysis.evaluate SOURCE`.
 
 SOURCE is a run directory, a checkpoint, or an exported .onnx file. Every metric is printed beside
 its reference floor and ceiling, computed the same way: real images against held-out real images
@@ -18,56 +18,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train import metrics
-from train.checkpoint import CheckpointError, atomic_write, load_checkpoint, resolve_checkpoint
+from dcgan_runtime.files import atomic_write
+from train.analysis import metrics
+from train.analysis.decoders import load_decoder, sampler, torch_decoder
+from train.checkpoint import CheckpointError
 from train.config import TrainConfig
-from train.data import DataError, fit_grey, load_dataset, read_idx, to_uint8
+from train.data import DataError, fit_grey, load_dataset, read_idx
 from train.model import build_generator, weights_init
 
 EXAMPLES = """examples:
-  python -m train.evaluate runs/fmnist                        # the run's last checkpoint, 1000 samples
-  python -m train.evaluate runs/fmnist/export/generator.onnx --n 2000 --json eval.json
-  python -m train.evaluate runs/faces --data toyfaces
+  python -m train.analysis.evaluate runs/fmnist                        # the run's last checkpoint, 1000 samples
+  python -m train.analysis.evaluate runs/fmnist/export/generator.onnx --n 2000 --json eval.json
+  python -m train.analysis.evaluate runs/faces --data toyfaces
 """
-
-
-def load_decoder(source: Path):
-    """(decode(z (N, nz) float32) -> float32 NCHW in [-1, 1], its TrainConfig, a label) for a run,
-    checkpoint or exported .onnx file (run through dcgan_runtime)."""
-    if source.suffix == ".onnx":
-        from dcgan_runtime import Generator, ModelError  # only for .onnx: training does not need the runtime
-
-        try:
-            g = Generator.load(source, device="cpu")
-        except ModelError as e:
-            raise ValueError(str(e)) from None
-        cfg = TrainConfig.from_dict(g.metadata.training_config)
-        return (lambda z: g.decode(z, output="float")), cfg, f"ONNX {source.name}"
-    state = load_checkpoint(resolve_checkpoint(source))
-    cfg = TrainConfig.from_dict(state["config"])
-    net = build_generator(cfg)
-    net.load_state_dict(state["generator"])
-    return torch_decoder(net.eval()), cfg, f"PyTorch step {state['step']}"
-
-
-def torch_decoder(net: torch.nn.Module):
-    nz = net.main[0].in_channels
-
-    @torch.no_grad()
-    def decode(z: np.ndarray) -> np.ndarray:
-        z = torch.from_numpy(np.ascontiguousarray(z, np.float32))
-        return torch.cat([net(z[i:i + 256].view(-1, nz, 1, 1)) for i in range(0, len(z), 256)]).numpy()
-
-    return decode
-
-
-def sampler(decode, nz: int):
-    """sample(n, seed) -> uint8 NCHW from latents drawn by the runtime's rule (one RandomState(seed) draw)."""
-    def sample(n: int, seed: int = 0) -> np.ndarray:
-        z = np.random.RandomState(seed).standard_normal((n, nz)).astype(np.float32)
-        return to_uint8(torch.from_numpy(decode(z)))
-
-    return sample
 
 
 def real_sets(cfg: TrainConfig, data: str, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -100,7 +63,7 @@ def score(fake: np.ndarray, pool: np.ndarray, heldout: np.ndarray, features=None
            "nn_distance_median": nn_median(fake, pool) if nn is None else nn}
     if features is not None:
         net, real_features = features
-        from train.features import embed
+        from train.analysis.features import embed
 
         f = embed(net, fake)
         out["frechet_distance"] = round(metrics.frechet_distance(real_features, f), 3)
@@ -109,7 +72,7 @@ def score(fake: np.ndarray, pool: np.ndarray, heldout: np.ndarray, features=None
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__, epilog=EXAMPLES,
+    p = argparse.ArgumentParser(prog="python -m train.analysis.evaluate", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="run directory, checkpoint, or generator.onnx")
     p.add_argument("--data", help="real data to compare with (default: what the model trained on)")
@@ -130,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     n = min(a.n, len(heldout))
     features, accuracy = None, None
     if in_domain:
-        from train.features import embed, load_classifier
+        from train.analysis.features import embed, load_classifier
 
         net, accuracy = load_classifier(Path(a.data or cfg.data))
         features = (net, embed(net, heldout[:n]))
@@ -154,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if accuracy is not None:
         print(f"feature extractor: Fashion-MNIST classifier, test accuracy {accuracy:.2%}")
     if a.json:
-        atomic_write(Path(a.json), lambda f: f.write(json.dumps(report, indent=2).encode()))
+        atomic_write(Path(a.json), json.dumps(report, indent=2).encode())
     return 0
 
 

@@ -1,8 +1,8 @@
-"""The DCGAN paper's latent arithmetic and interpolation, measured: `python -m train.arithmetic SOURCE`.
+"""The DCGAN paper's latent arithmetic and interpolation, measured: `python -m train.analysis.arithmetic SOURCE`.
 
 SOURCE is an exported generator.onnx (decoded by dcgan_runtime) or a run directory / checkpoint
 (decoded by PyTorch); the latent math is dcgan_runtime's either way. Faces are labelled by a
-classifier the project trains (train.attributes): toy faces by their drawn attributes, the
+classifier the project trains (train.analysis.attributes): toy faces by their drawn attributes, the
 faces-london photos by smile and gender.
 
 1. A pool of samples (seeds 0..pool-1) is generated and labelled.
@@ -29,12 +29,13 @@ from typing import Callable
 import numpy as np
 
 from dcgan_runtime import latent
+from dcgan_runtime.files import atomic_write
 from dcgan_runtime.images import make_grid, save_gif, save_image, to_uint8
-from train.checkpoint import CheckpointError, atomic_write
+from train.analysis.decoders import Decode, load_decoder
+from train.checkpoint import CheckpointError
 from train.data import DataError
-from train.evaluate import load_decoder
+from train.swd import pixels
 
-Decode = Callable[[np.ndarray], np.ndarray]  # (N, nz) latents -> float32 NCHW in [-1, 1]
 Classify = Callable[[np.ndarray], dict]  # uint8 NCHW -> {attribute: (N, classes) probabilities}
 
 
@@ -112,21 +113,16 @@ def run_experiment(exp: Experiment, pool_z: np.ndarray, pool_x: np.ndarray, pool
     z = np.stack([latent.arithmetic(plus=[pool_z[p[t]] for (s, _), p in zip(exp.terms, picks) if s > 0],
                                      minus=[pool_z[p[t]] for (s, _), p in zip(exp.terms, picks) if s < 0])
                   for t in range(trials)])
-    pixels = sum(s * pool_x[p].mean(1) for (s, _), p in zip(exp.terms, picks))  # (trials, C, H, W)
+    pixel_sum = sum(s * pool_x[p].mean(1) for (s, _), p in zip(exp.terms, picks))  # (trials, C, H, W)
     # a mean of k Gaussian latents is short (norm ~ sqrt(dim / k)); the rescaled variant restores the
     # norm the generator was trained on, sqrt(dim)
     rescaled = z * np.sqrt(z.shape[1]) / np.linalg.norm(z, axis=1, keepdims=True)
     scores = {}
-    for name, x in (("latent", decode(z)), ("latent_rescaled", decode(rescaled)), ("pixels", np.clip(pixels, -1, 1))):
-        probs = classify(images_u8(x))
+    for name, x in (("latent", decode(z)), ("latent_rescaled", decode(rescaled)), ("pixels", np.clip(pixel_sum, -1, 1))):
+        probs = classify(pixels(x))
         scores[name] = {**rate(matches(probs, exp.target)),  # and each target attribute on its own:
                         "per_attribute": {a: round(float(matches(probs, {a: v}).mean()), 4) for a, v in exp.target.items()}}
     return {"k": k, "trials": trials, **scores, "first_trial": [p[0].tolist() for p in picks], "first_result": z[0]}
-
-
-def images_u8(x: np.ndarray) -> np.ndarray:
-    """float NCHW in [-1, 1] -> uint8 NCHW, rounded as the runtime rounds."""
-    return to_uint8(x).transpose(0, 3, 1, 2).copy()
 
 
 def changes(labels: np.ndarray) -> np.ndarray:
@@ -146,7 +142,7 @@ def interpolation(decode: Decode, classify: Classify, z0: np.ndarray, z1: np.nda
     out = {}
     for method in ("slerp", "lerp"):
         walk = np.concatenate([latent.interpolate(a, b, steps, method) for a, b in zip(z0, z1)])
-        probs = classify(images_u8(decode(walk)))
+        probs = classify(pixels(decode(walk)))
         smooth = {a: rate(changes(p.argmax(1).reshape(len(z0), steps)) <= 1) for a, p in probs.items()}
         f = latent.slerp if method == "slerp" else latent.lerp
         ends = np.concatenate([f(a, b, np.array([ti, ti + eps])) for a, b, ti in zip(z0, z1, t)])
@@ -169,8 +165,8 @@ def figure(exp: Experiment, res: dict, pool_z: np.ndarray, pool_x: np.ndarray, d
         rows.append(np.concatenate([row] + [blank] * (width - len(row))))
     result = decode(latent.neighbours(res["first_result"], 8, 0.25, seed=0))
     rows.append(np.concatenate([result] + [blank] * (width - len(result))))
-    pixels = sum(s * pool_x[p].mean(0, keepdims=True) for (s, _), p in zip(exp.terms, res["first_trial"]))
-    rows.append(np.concatenate([np.clip(pixels, -1, 1)] + [blank] * (width - 1)))
+    pixel_sum = sum(s * pool_x[p].mean(0, keepdims=True) for (s, _), p in zip(exp.terms, res["first_trial"]))
+    rows.append(np.concatenate([np.clip(pixel_sum, -1, 1)] + [blank] * (width - 1)))
     save_image(make_grid(to_uint8(np.concatenate(rows)), nrow=width), path, force=True)
 
 
@@ -183,7 +179,7 @@ def walks_gif(decode: Decode, z0: np.ndarray, z1: np.ndarray, steps: int, path: 
 
 def classifier_for(data: str, cfg, n_train: int):
     """(classify, experiments, classifier report, training photos or None) for the data the model learnt."""
-    from train.attributes import predict, real_face_classifier, real_faces, toy_classifier
+    from train.analysis.attributes import predict, real_face_classifier, real_faces, toy_classifier
 
     if data == "toyfaces":
         net, report = toy_classifier(cfg.image_size, cfg.channels, n_train)
@@ -195,15 +191,15 @@ def classifier_for(data: str, cfg, n_train: int):
 
 
 EXAMPLES = """examples:
-  python -m train.arithmetic runs/demo/export/generator.onnx --out runs/demo/arithmetic
-  python -m train.arithmetic runs/faces-london --out runs/faces-london/arithmetic --k 3,5 --pool 4000
+  python -m train.analysis.arithmetic runs/demo/export/generator.onnx --out runs/demo/arithmetic
+  python -m train.analysis.arithmetic runs/faces-london --out runs/faces-london/arithmetic --k 3,5 --pool 4000
   (toy faces are labelled by a classifier trained on toy faces; a faces-london model by smile and
    gender classifiers trained on the photos, found through the model's data path or --data)
 """
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.arithmetic", description=__doc__, epilog=EXAMPLES,
+    p = argparse.ArgumentParser(prog="python -m train.analysis.arithmetic", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="generator.onnx, a run directory, or a checkpoint")
     p.add_argument("--out", required=True, help="folder for arithmetic.json and the figures")
@@ -236,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     pool_z = latent.latents_from_seeds(range(a.pool), cfg.nz)
     pool_x = decode(pool_z)
-    pool_probs = classify(images_u8(pool_x))
+    pool_probs = classify(pixels(pool_x))
     report = {"source": a.source, "model": label, "data": a.data or cfg.data, "classifier": classifier, "pool": a.pool,
               "candidates": a.candidates, "experiments": {}}
     print(f"classifier held-out accuracy: {classifier['held_out_accuracy']} ({classifier['held_out']})")
@@ -264,14 +260,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{method}: paths with at most one change: {smooth}; pixel PPL {r['ppl_pixel_mse']}")
     walks_gif(decode, z0[:6], z1[:6], a.steps, out / "walks.gif")
     if photos is not None:
-        from train.metrics import nearest_neighbour_distances
+        from train.analysis.metrics import nearest_neighbour_distances
 
-        fake = images_u8(pool_x[:500])
+        fake = pixels(pool_x[:500])
         real = [nearest_neighbour_distances(photos[i:i + 1], np.delete(photos, i, 0))[0] for i in range(len(photos))]
         report["memorisation"] = {"median_nn_distance_samples_to_photos": round(float(np.median(
             nearest_neighbour_distances(fake, photos))), 4), "median_nn_distance_between_photos": round(float(np.median(real)), 4)}
         print(f"\nmemorisation (RMS pixel distance to the nearest training photo): {report['memorisation']}")
-    atomic_write(out / "arithmetic.json", lambda f: f.write(json.dumps(report, indent=2).encode()))
+    atomic_write(out / "arithmetic.json", json.dumps(report, indent=2).encode())
     print(f"\nwrote {out / 'arithmetic.json'}, the figures arithmetic_<experiment>.png and walks.gif")
     return 0
 

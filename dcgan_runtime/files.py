@@ -1,0 +1,104 @@
+"""The one way this project writes a file: atomic, durable, and never clobbering unless asked.
+
+A temp file beside the target is written, flushed and fsynced, then renamed into place (or, with
+`overwrite=False`, linked into place, which fails if the name exists: the no-overwrite promise
+holds between processes too). The folder is fsynced after the rename. A crash at any moment
+leaves the old file or the new one, never a torn one. The file gets the permissions a plain
+`open(path, "w")` would give (0666 less the umask), not mkstemp's 0600.
+
+>>> import tempfile
+>>> p = atomic_write(Path(tempfile.mkdtemp()) / "a.txt", b"hello")
+>>> p.read_bytes()
+b'hello'
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Callable, Union
+
+Content = Union[bytes, Callable[[IO[bytes]], object]]
+
+
+def atomic_write(path: str | os.PathLike[str], content: Content, *, overwrite: bool = True) -> Path:
+    """Write `content` (bytes, or a function that writes to a binary file) to `path` atomically.
+
+    Raises FileExistsError when `overwrite` is False and `path` exists (checked atomically).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(content, bytes):
+                f.write(content)
+            else:
+                content(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_exclusive(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def exists_error(path: str | os.PathLike[str]) -> FileExistsError:
+    return FileExistsError(f"{str(path)!r} exists: pass --force (overwrite=True) to overwrite it")
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete the temp files an interrupted `atomic_write` left in `folder` (the real files are intact)."""
+    stale = list(Path(folder).glob(".*.tmp"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
+def _link_exclusive(tmp: str, path: Path) -> None:
+    """Give `tmp` the name `path` only if nothing has it (link(2) never replaces a name)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise exists_error(path) from None
+    except OSError as e:  # a file system without hard links: claim the name exclusively, then fill it
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            raise exists_error(path) from None
+        os.replace(tmp, path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not every platform opens folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (changing it races other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,42 @@
+"""Helpers the tests share (fixtures live in conftest.py): real data, the tiny training command, BN noise."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from train.model import Generator
+
+DATA = Path(os.environ.get("DCGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+TINY = ["--data", "toyfaces", "--num-images", "64", "--image-size", "32", "--ngf", "8", "--ndf", "8",
+        "--batch-size", "16", "--quiet"]
+
+
+def shared_data(name: str) -> Path:
+    """A folder of ../shared/data (or $DCGAN_DATA); skips the test, saying why, where it is absent."""
+    path = DATA / name
+    if not path.exists():
+        pytest.skip(f"real data {path} is absent (set DCGAN_DATA to the shared data folder)")
+    return path
+
+
+def train_tiny(out: Path, *extra: str) -> int:
+    from train.__main__ import main
+
+    return main([*TINY, "--out", str(out), *extra])
+
+
+def randomise_bn(g: Generator, seed: int = 0) -> Generator:
+    """Fresh BN (mean 0, var 1, scale 1) hides axis mistakes: give every channel its own statistics."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=gen) * 2 - 1)
+            m.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
+            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=gen) - 0.5)
+    return g.eval()
