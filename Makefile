@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO := runs/demo
 
-.PHONY: demo test bench bench-quick clean
+.PHONY: demo test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,13 @@ demo: $(VENV)/.installed  ## about 5.5 minutes on 2 CPU cores (plus the first in
 	@echo "look at: $(DEMO)/grid.png $(DEMO)/walk.gif $(DEMO)/arithmetic.png $(DEMO)/progress.gif $(DEMO)/loss.png"
 	@echo "explore: $(VENV)/bin/dcgan serve $(DEMO)/export/generator.onnx   (then open http://127.0.0.1:8000/)"
 
-test: $(VENV)/.installed  ## the test suite, plus every benchmark run once in quick mode (catches breakage)
+test: lint  ## lint and types, the test suite, plus every benchmark run once in quick mode (catches breakage)
 	$(PY) -m pytest tests benchmarks --quick --benchmark-disable
+
+lint: $(VENV)/.installed  ## ruff (lint + format) over the project, mypy (strict) over dcgan_runtime
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed  ## full benchmarks (several minutes): JSON in .benchmarks/, table and plot in benchmarks/results/
 	$(PY) -m benchmarks run

@@ -3,6 +3,7 @@
 
 Output: benchmarks/results/latest.json (pytest-benchmark), results.md (tables) and throughput.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run every benchmark, then write the report")
     run.add_argument("--quick", action="store_true", help="small sizes, few rounds")
@@ -28,9 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     if args.command == "run":
         json_path = RESULTS / "latest.json"
-        cmd = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "-q", "-p", "no:cacheprovider",
-               "--benchmark-enable", "--benchmark-only", f"--benchmark-json={json_path}",
-               "--benchmark-columns=median,min,max,rounds"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(Path(__file__).parent),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--benchmark-enable",
+            "--benchmark-only",
+            f"--benchmark-json={json_path}",
+            "--benchmark-columns=median,min,max,rounds",
+        ]
         cmd += ["--quick"] if args.quick else []
         cmd += ["-k", args.k] if args.k else []
         if subprocess.run(cmd).returncode != 0:

@@ -1,4 +1,5 @@
 """Cold start: a fresh process that imports, loads the model and makes one image; seconds and peak memory."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,11 +12,10 @@ from benchmarks.conftest import record
 # The process's own high-water mark. (getrusage's ru_maxrss would report the parent's: it survives exec.)
 PEAK_RSS = "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"  # KiB
 PROGRAMS = {
-    "dcgan_runtime": "from dcgan_runtime import Generator\n"
-                     "Generator.load({path!r}, device='cpu').generate(1)\n",
+    "dcgan_runtime": "from dcgan_runtime import Generator\nGenerator.load({path!r}, device='cpu').generate(1)\n",
     "torch + TorchScript": "import torch\n"
-                           "m = torch.jit.load({path!r})\n"
-                           "with torch.inference_mode(): m(torch.randn(1, 100, 1, 1))\n",
+    "m = torch.jit.load({path!r})\n"
+    "with torch.inference_mode(): m(torch.randn(1, 100, 1, 1))\n",
 }
 FILES = {"dcgan_runtime": "generator.onnx", "torch + TorchScript": "generator.torchscript"}
 

@@ -1,4 +1,5 @@
 """Inference latency and throughput of one exported 64x64 generator, per backend and batch size."""
+
 from __future__ import annotations
 
 import time
@@ -57,6 +58,7 @@ def test_torch_compile_cpu(benchmark, eager_model, batch_size, rounds):
 
 # ---------------------------------------------------------------- CUDA variants (GPU machines only)
 
+
 def _needs_cuda():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine: the CUDA variants run where one is")
@@ -67,6 +69,7 @@ def _cuda_timer(fn):
         out = fn(*args)
         torch.cuda.synchronize()
         return out
+
     return run
 
 

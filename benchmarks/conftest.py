@@ -3,6 +3,7 @@
 `pytest benchmarks/` runs the full set; `pytest benchmarks/ --quick` (what `make test` runs) uses
 small batch sizes and few rounds so CI catches breakage in well under a minute.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,11 +44,33 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_flags() -> str:
+    """The CPU features that decide the fast paths: avx2, avx512f, avx512_vnni, avx512_bf16, amx_*."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                named = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"] + sorted(
+                    f for f in have if f.startswith("amx")
+                )
+                return " ".join(f for f in named if f in have)
+    except OSError:
+        pass
+    return ""
+
+
 def machine_info() -> dict:
     import onnxruntime
 
-    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": THREADS, "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__, "python": platform.python_version()}
+    info = {
+        "cpu": cpu_name(),
+        "cpu_flags": cpu_flags(),
+        "cores": os.cpu_count(),
+        "threads": THREADS,
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -74,8 +97,9 @@ def model_dir(tmp_path_factory) -> Path:
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
     root = tmp_path_factory.mktemp("bench")
-    save_checkpoint(root / "g.pt", {"config": cfg.to_dict(), "step": 0, "generator": g.state_dict(),
-                                    "dataset": "random weights"})
+    save_checkpoint(
+        root / "g.pt", {"config": cfg.to_dict(), "step": 0, "generator": g.state_dict(), "dataset": "random weights"}
+    )
     assert export_main([str(root / "g.pt"), "--outdir", str(root / "export"), "--fp16", "--int8"]) == 0
     return root
 
@@ -99,8 +123,9 @@ def latents(batch_size: int, nz: int = 100) -> np.ndarray:
 
 def record(benchmark, backend: str, batch_size: int, provider: str, **extra) -> None:
     """Attach what the report needs (call before measuring)."""
-    benchmark.extra_info.update({"backend": backend, "batch_size": batch_size, "provider": provider,
-                                 "machine": machine_info(), **extra})
+    benchmark.extra_info.update(
+        {"backend": backend, "batch_size": batch_size, "provider": provider, "machine": machine_info(), **extra}
+    )
 
 
 def measure(benchmark, fn, *args, rounds: dict, **kwargs) -> None:

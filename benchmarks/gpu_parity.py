@@ -3,6 +3,7 @@
 `python -m benchmarks.gpu_parity EXPORT_DIR CHECKPOINT` prints one row per backend; exit 1 if a
 backend exceeds its tolerance. Needs a CUDA GPU (onnxruntime CUDA rows need onnxruntime-gpu).
 """
+
 from __future__ import annotations
 
 import sys

@@ -2,6 +2,7 @@
 
 fp32, contiguous memory, nn.BCELoss on a sigmoid output, D weight gradients computed in the G step.
 """
+
 from __future__ import annotations
 
 import torch

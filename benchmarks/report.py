@@ -1,4 +1,5 @@
 """Turn a pytest-benchmark JSON file into a markdown report and a throughput plot."""
+
 from __future__ import annotations
 
 import json
@@ -32,14 +33,21 @@ def markdown(machine: dict, rows: list[dict]) -> str:
         table[r["backend"]][r["batch_size"]] = r["median_s"]
     sizes = sorted({r["batch_size"] for r in inference})
     eager = table.get("PyTorch eager CPU", {})
-    out = [f"Machine: {machine.get('cpu', '?')}, {machine.get('threads', '?')} threads for every backend, "
-           f"torch {machine.get('torch', '?')}, onnxruntime {machine.get('onnxruntime', '?')}"
-           + (f", GPU {machine['gpu']}" if machine.get("gpu") else "") + ".",
-           "",
-           ]
+    out = [
+        f"Machine: {machine.get('cpu', '?')} ({machine.get('cpu_flags') or 'no AVX2/AVX-512 flags recorded'}), "
+        f"{machine.get('threads', '?')} threads for every backend, "
+        f"torch {machine.get('torch', '?')}, onnxruntime {machine.get('onnxruntime', '?')}"
+        + (f", GPU {machine['gpu']}" if machine.get("gpu") else "")
+        + ".",
+        "",
+    ]
     if table:
-        out += ["Inference, 64x64 generator: median ms per batch / images per second / speed vs PyTorch eager CPU.",
-                "", "| backend | " + " | ".join(f"batch {s}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+        out += [
+            "Inference, 64x64 generator: median ms per batch / images per second / speed vs PyTorch eager CPU.",
+            "",
+            "| backend | " + " | ".join(f"batch {s}" for s in sizes) + " |",
+            "|---|" + "---|" * len(sizes),
+        ]
     for backend, by_size in table.items():
         cells = []
         for s in sizes:
@@ -52,47 +60,83 @@ def markdown(machine: dict, rows: list[dict]) -> str:
         out.append(f"| {backend} | " + " | ".join(cells) + " |")
     q, f = table.get("dcgan_runtime int8 (onnxruntime CPU)", {}), table.get("dcgan_runtime (onnxruntime CPU)", {})
     if q and f:
-        out += ["", "int8 vs fp32 dcgan_runtime (images/s ratio, same run): "
-                + ", ".join(f"{f[s] / q[s]:.2f}x at batch {s}" for s in sizes if s in q and s in f) + "."]
+        out += [
+            "",
+            "int8 vs fp32 dcgan_runtime (images/s ratio, same run): "
+            + ", ".join(f"{f[s] / q[s]:.2f}x at batch {s}" for s in sizes if s in q and s in f)
+            + ".",
+        ]
     compile_s = {r["batch_size"]: r["compile_s"] for r in inference if "compile_s" in r}
     if compile_s:
-        out += ["", "torch.compile first-call time (compilation; not in the table; inductor keeps an on-disk cache, so repeat runs compile faster): "
-                + ", ".join(f"{s:.1f} s at batch {b}" for b, s in sorted(compile_s.items())) + "."]
+        out += [
+            "",
+            "torch.compile first-call time (compilation; not in the table; inductor keeps an on-disk cache, "
+            "so repeat runs compile faster): "
+            + ", ".join(f"{s:.1f} s at batch {b}" for b, s in sorted(compile_s.items()))
+            + ".",
+        ]
     for dev in ("cpu", "cuda"):
         fp32 = peak.get(f"{dev} fp32")
-        rates = [s / t for b, by in table.items() if (dev == "cuda") == ("CUDA" in b) and "int8" not in b
-                 for s, t in by.items()]
+        rates = [
+            s / t
+            for b, by in table.items()
+            if (dev == "cuda") == ("CUDA" in b) and "int8" not in b
+            for s, t in by.items()
+        ]
         if fp32 and rates:
             bf16 = peak.get(f"{dev} bf16")
-            out += ["", f"Roofline ({dev}): {GFLOP_PER_IMAGE:.3f} GFLOP per image; fastest measured fp32 matrix product {fp32:,.0f} GFLOP/s"
-                    + (f", bf16 {bf16:,.0f} GFLOP/s" if bf16 else "")
-                    + f" -> at most {fp32 / GFLOP_PER_IMAGE:,.0f} img/s in fp32. Best measured: {max(rates):,.0f} img/s "
-                    f"({max(rates) * GFLOP_PER_IMAGE / fp32:.0%} of the fp32 matmul rate; int8 is not bound by it)."]
+            out += [
+                "",
+                f"Roofline ({dev}): {GFLOP_PER_IMAGE:.3f} GFLOP per image; "
+                f"fastest measured fp32 matrix product {fp32:,.0f} GFLOP/s"
+                + (f", bf16 {bf16:,.0f} GFLOP/s" if bf16 else "")
+                + f" -> at most {fp32 / GFLOP_PER_IMAGE:,.0f} img/s in fp32. Best measured: {max(rates):,.0f} img/s "
+                f"({max(rates) * GFLOP_PER_IMAGE / fp32:.0%} of the fp32 matmul rate; int8 is not bound by it).",
+            ]
     cold = [r for r in rows if r["backend"].startswith("cold start")]
     if cold:
-        out += ["", "Cold start (fresh process: import, load, one image):", "", "| program | seconds | peak RSS MB |", "|---|---|---|"]
+        out += [
+            "",
+            "Cold start (fresh process: import, load, one image):",
+            "",
+            "| program | seconds | peak RSS MB |",
+            "|---|---|---|",
+        ]
         out += [f"| {r['backend'][12:]} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} |" for r in cold]
         if len(cold) == 2:
             a, b = sorted(cold, key=lambda r: r["median_s"])
-            out.append(f"\n{a['backend'][12:]} starts {b['median_s'] / a['median_s']:.1f}x faster with "
-                       f"{b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x less peak memory than {b['backend'][12:]}.")
+            out.append(
+                f"\n{a['backend'][12:]} starts {b['median_s'] / a['median_s']:.1f}x faster with "
+                f"{b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x less peak memory than {b['backend'][12:]}."
+            )
     for r in (r for r in rows if r.get("kind") == "soak"):
-        out += ["", f"Soak: {r['calls']:,} calls from {r['threads']} threads on one Generator, mixed batch sizes: "
-                f"{r['errors']} errors, {r['mismatches']} results differing from serial calls, {r['calls_per_s']:,} calls/s; "
-                f"resident memory {r['rss_mb_after_50']} MB after 50 calls, {r['rss_mb_half']} MB half-way, "
-                f"{r['rss_mb_end']} MB at the end ({r['rss_growth']:+.1%} overall, {r['rss_growth_second_half']:+.1%} "
-                "over the second half)."]
+        out += [
+            "",
+            f"Soak: {r['calls']:,} calls from {r['threads']} threads on one Generator, mixed batch sizes: "
+            f"{r['errors']} errors, {r['mismatches']} results differing from serial calls, "
+            f"{r['calls_per_s']:,} calls/s; "
+            f"resident memory {r['rss_mb_after_50']} MB after 50 calls, {r['rss_mb_half']} MB half-way, "
+            f"{r['rss_mb_end']} MB at the end ({r['rss_growth']:+.1%} overall, {r['rss_growth_second_half']:+.1%} "
+            "over the second half).",
+        ]
     train = [r for r in rows if r.get("kind") == "training"]
     if train:
-        out += ["", "Training step (D and G update), 64x64 classic model:", "",
-                "| loop | precision | batch | images/s | GFLOP/image | GFLOP/s | of matmul peak |", "|---|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "Training step (D and G update), 64x64 classic model:",
+            "",
+            "| loop | precision | batch | images/s | GFLOP/image | GFLOP/s | of matmul peak |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in train:
             ips = r["batch_size"] / r["median_s"]
             gflops = ips * r["flops_per_image"] / 1e9
             prec = r["provider"].split()[-1]
             frac = f"{gflops / peak[r['provider']]:.0%} of {prec}" if r["provider"] in peak else ""
-            out.append(f"| {r['backend'][15:]} | {prec} | {r['batch_size']} | {ips:,.1f} | "
-                       f"{r['flops_per_image'] / 1e9:.2f} | {gflops:,.0f} | {frac} |")
+            out.append(
+                f"| {r['backend'][15:]} | {prec} | {r['batch_size']} | {ips:,.1f} | "
+                f"{r['flops_per_image'] / 1e9:.2f} | {gflops:,.0f} | {frac} |"
+            )
         if len(train) == 2:
             ref, ours = sorted(train, key=lambda r: "reference" not in r["backend"])
             out.append(f"\nDefault step: {ref['median_s'] / ours['median_s']:.2f}x the reference loop's images/s.")

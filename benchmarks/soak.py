@@ -6,6 +6,7 @@ half-way and at the end. Run in a fresh process so the memory figures are the ru
 Most early growth is glibc's per-thread malloc arenas filling up (MALLOC_ARENA_MAX=2 caps them);
 growth over the second half shows whether anything leaks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,16 +60,25 @@ def soak(model: str, threads: int, calls: int) -> dict:
         p.join()
     seconds = time.perf_counter() - t
     end = rss_mb()
-    return {"threads": threads, "calls": threads * calls, "errors": len(errors), "first_error": errors[:1],
-            "mismatches": mismatches[0], "calls_per_s": round(threads * calls / seconds, 1),
-            "rss_mb_after_50": round(rss_after_50[0], 1), "rss_mb_half": round(rss_half[0], 1),
-            "rss_mb_end": round(end, 1), "rss_growth": round(end / rss_after_50[0] - 1, 4),
-            "rss_growth_second_half": round(end / rss_half[0] - 1, 4)}
+    return {
+        "threads": threads,
+        "calls": threads * calls,
+        "errors": len(errors),
+        "first_error": errors[:1],
+        "mismatches": mismatches[0],
+        "calls_per_s": round(threads * calls / seconds, 1),
+        "rss_mb_after_50": round(rss_after_50[0], 1),
+        "rss_mb_half": round(rss_half[0], 1),
+        "rss_mb_end": round(end, 1),
+        "rss_growth": round(end / rss_after_50[0] - 1, 4),
+        "rss_growth_second_half": round(end / rss_half[0] - 1, 4),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("model")
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--calls", type=int, default=500, help="calls per thread (at least 4)")

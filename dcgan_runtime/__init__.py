@@ -16,8 +16,20 @@ from dcgan_runtime.images import make_grid, save_gif, save_grid, save_image, to_
 from dcgan_runtime.metadata import Metadata
 
 __version__ = "0.2.0"
-__all__ = ["Generator", "Metadata", "ModelError", "MetadataError", "ProviderError", "latent",
-           "make_grid", "save_grid", "save_gif", "save_image", "to_uint8", "__version__"]
+__all__ = [
+    "Generator",
+    "Metadata",
+    "ModelError",
+    "MetadataError",
+    "ProviderError",
+    "latent",
+    "make_grid",
+    "save_grid",
+    "save_gif",
+    "save_image",
+    "to_uint8",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from dcgan_runtime.generator import Generator

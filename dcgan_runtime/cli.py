@@ -2,13 +2,16 @@
 
 Exit codes: 0 success, 1 failure (bad model file, write error), 2 usage error (bad arguments).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -17,6 +20,7 @@ from dcgan_runtime.errors import ModelError, UsageError
 from dcgan_runtime.generator import Generator
 from dcgan_runtime.images import MAX_FPS, MIN_FPS, make_grid, save_gif, save_grid, save_image
 
+T = TypeVar("T")
 MAX_SEEDS = 100_000  # seeds one command may name (a 64x64 RGB image is 12 KB: 1.2 GB of pixels)
 MAX_FRAMES = 10_000  # frames of one interpolation (steps per leg x legs)
 MAX_NOISE, MAX_TERMS = 10.0, 16  # arithmetic: the neighbours' noise std, + and - terms
@@ -58,7 +62,7 @@ def parse_seeds(spec: str) -> list[int]:
         raise UsageError(f"--seeds {e}") from None
 
 
-def _flag(parser, value: str, flag: str):
+def _flag(parser: Callable[[str], T], value: str, flag: str) -> T:
     """Run one of the `parse` functions on a flag's value; its error, named after the flag, is a UsageError."""
     try:
         return parser(value)
@@ -72,11 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help, description=help, epilog=EXAMPLES[name],
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        c = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         c.add_argument("model", help="generator.onnx written by `python -m export`, or its --outdir folder")
-        c.add_argument("--precision", choices=("fp32", "fp16", "int8"),
-                       help="the file to use in a folder (default fp32); for a file, checked against it")
+        c.add_argument(
+            "--precision",
+            choices=("fp32", "fp16", "int8"),
+            help="the file to use in a folder (default fp32); for a file, checked against it",
+        )
         c.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
         c.add_argument("--threads", type=int, help="CPU threads for onnxruntime")
         return c
@@ -154,8 +166,9 @@ def run_interpolate(g: Generator, a: argparse.Namespace) -> None:
     if not 2 <= a.steps <= MAX_FRAMES:
         raise UsageError(f"--steps must be in 2..{MAX_FRAMES} (the endpoints are included), got {a.steps}")
     if a.steps * len(seeds) > MAX_FRAMES:
-        raise UsageError(f"--steps {a.steps} over {len(seeds)} seeds makes more than {MAX_FRAMES:,} frames: "
-                         "use fewer steps or seeds")
+        raise UsageError(
+            f"--steps {a.steps} over {len(seeds)} seeds makes more than {MAX_FRAMES:,} frames: use fewer steps or seeds"
+        )
     if not MIN_FPS <= a.fps <= MAX_FPS:  # also refuses nan
         raise UsageError(f"--fps must be from {MIN_FPS:g} to {MAX_FPS:g}, got {a.fps}")
     out = _check_out(a.out, a.force, (".gif", ".png"))
@@ -184,8 +197,12 @@ def run_arithmetic(g: Generator, a: argparse.Namespace) -> None:
     terms = [parse_seeds(s) for s in a.plus + a.minus]
     if sum(map(len, terms)) > MAX_SEEDS // 10:
         raise UsageError(f"the terms name more than {MAX_SEEDS // 10:,} seeds in all")
-    result = g.arithmetic(plus=[g.latents(seeds=s) for s in terms[:len(a.plus)]],
-                          minus=[g.latents(seeds=s) for s in terms[len(a.plus):]], neighbours=8, noise=a.noise)
+    result = g.arithmetic(
+        plus=[g.latents(seeds=s) for s in terms[: len(a.plus)]],
+        minus=[g.latents(seeds=s) for s in terms[len(a.plus) :]],
+        neighbours=8,
+        noise=a.noise,
+    )
     # the figure: one row per term (its samples, then its mean), then the result and its 8 neighbours
     width = max(9, max(len(s) + 1 for s in terms))
     blank = np.full((1, *g.metadata.image_shape), 255, np.uint8)
@@ -196,22 +213,41 @@ def run_arithmetic(g: Generator, a: argparse.Namespace) -> None:
         rows.append(np.concatenate([row] + [blank] * (width - len(row))))
     rows.append(np.concatenate([result] + [blank] * (width - len(result))))
     save_image(make_grid(np.concatenate(rows), nrow=width), out, force=a.force)
-    print(f"wrote {out}: rows are the terms ({len(a.plus)} plus, {len(a.minus)} minus: samples, then mean), "
-          "last row the result and 8 neighbours")
+    print(
+        f"wrote {out}: rows are the terms ({len(a.plus)} plus, {len(a.minus)} minus: samples, then mean), "
+        "last row the result and 8 neighbours"
+    )
 
 
 def run_info(g: Generator, a: argparse.Namespace) -> None:
-    info = {"model": str(g.path), "requested_providers": g.requested_providers, "active_providers": g.providers,
-            "metadata": json.loads(g.metadata.to_json())}
+    info = {
+        "model": str(g.path),
+        "requested_providers": g.requested_providers,
+        "active_providers": g.providers,
+        "metadata": json.loads(g.metadata.to_json()),
+    }
     if a.json:
         print(json.dumps(info, indent=2))
         return
     m = g.metadata
-    print(f"model      {g.path}\nimage      {m.image_size}x{m.image_size}x{m.channels}, latent_dim {m.latent_dim}, "
-          f"{m.precision}\nproviders  requested {g.requested_providers}, active {g.providers}\n"
-          f"trained    {m.training_steps} steps on {m.dataset or '?'}\nproducer   {m.producer}, {m.created}\n"
-          f"BatchNorm  folded {m.bn_folded}, recalibrated {m.bn_recalibrated}\n"
-          + "".join(f"int8       {k}: {v}\n" for k, v in m.quantization.items()) + f"metadata   {m.to_json()}")
+    text = (
+        f"model      {g.path}\nimage      {m.image_size}x{m.image_size}x{m.channels}, latent_dim {m.latent_dim}, "
+        f"{m.precision}\nproviders  requested {g.requested_providers}, active {g.providers}\n"
+        f"trained    {m.training_steps} steps on {m.dataset or '?'}\nproducer   {m.producer}, {m.created}\n"
+        f"BatchNorm  folded {m.bn_folded}, recalibrated {m.bn_recalibrated}\n"
+        + "".join(f"int8       {k}: {v}\n" for k, v in m.quantization.items())
+        + f"metadata   {m.to_json()}"
+    )
+    print("\n".join(printable(line) for line in text.split("\n")))
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (terminal escape codes, say) shown escaped instead of obeyed.
+
+    >>> printable("ok\\x1b[2J")
+    'ok\\\\x1b[2J'
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def run_bench(g: Generator, a: argparse.Namespace) -> None:
@@ -245,8 +281,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads is not None and args.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {args.threads}")
         g = Generator.load(args.model, device=args.device, threads=args.threads, precision=args.precision)
-        {"generate": run_generate, "interpolate": run_interpolate, "arithmetic": run_arithmetic,
-         "info": run_info, "bench": run_bench, "serve": run_serve}[args.command](g, args)
+        {
+            "generate": run_generate,
+            "interpolate": run_interpolate,
+            "arithmetic": run_arithmetic,
+            "info": run_info,
+            "bench": run_bench,
+            "serve": run_serve,
+        }[args.command](g, args)
     except (UsageError, ValueError) as e:
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return 2

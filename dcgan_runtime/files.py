@@ -17,10 +17,11 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable, Union
+from typing import IO
 
-Content = Union[bytes, Callable[[IO[bytes]], object]]
+Content = bytes | Callable[[IO[bytes]], object]
 
 
 def atomic_write(path: str | os.PathLike[str], content: Content, *, overwrite: bool = True) -> Path:

@@ -4,21 +4,24 @@
 >>> g.generate(seeds=[3, 7]).shape                  # doctest: +SKIP
 (2, 64, 64, 3)
 """
+
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
 try:
     import onnxruntime as ort
 except ImportError as e:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError("dcgan_runtime.Generator needs onnxruntime: pip install 'dcgan[cpu]' "
-                      "(or 'dcgan[gpu]' for CUDA; never both)") from e
+    raise ImportError(
+        "dcgan_runtime.Generator needs onnxruntime: pip install 'dcgan[cpu]' (or 'dcgan[gpu]' for CUDA; never both)"
+    ) from e
 
 from dcgan_runtime import latent
 from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
@@ -26,10 +29,11 @@ from dcgan_runtime.images import to_uint8
 from dcgan_runtime.metadata import FILENAMES, KEY, PRECISIONS, Metadata
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+Provider = str | tuple[str, dict[str, Any]]  # a name, or (name, options), as onnxruntime takes them
 MAX_BATCH = 4096  # images per onnxruntime call
 
 
-def resolve_providers(device: str, available: Sequence[str]) -> tuple[list, bool]:
+def resolve_providers(device: str, available: Sequence[str]) -> tuple[list[Provider], bool]:
     """Providers to request for `device` ("auto", "cpu", "cuda", "cuda:N") and whether CUDA is strictly required.
 
     >>> resolve_providers("cpu", [CUDA, CPU])
@@ -43,9 +47,11 @@ def resolve_providers(device: str, available: Sequence[str]) -> tuple[list, bool
         return ([CUDA, CPU] if CUDA in available else [CPU]), False
     if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
         if CUDA not in available:
-            raise ProviderError(f"device={device!r}, but this onnxruntime ({ort.__version__}) has no CUDA provider "
-                                f"(available: {list(available)}): pip install 'dcgan[gpu]' (onnxruntime-gpu, "
-                                "not together with onnxruntime), or use device='cpu'")
+            raise ProviderError(
+                f"device={device!r}, but this onnxruntime ({ort.__version__}) has no CUDA provider "
+                f"(available: {list(available)}): pip install 'dcgan[gpu]' (onnxruntime-gpu, "
+                "not together with onnxruntime), or use device='cpu'"
+            )
         return [(CUDA, {"device_id": int(device[5:] or 0)}) if ":" in device else CUDA, CPU], True
     raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
 
@@ -67,8 +73,15 @@ class Generator:
     ...     images = g.generate(seeds=range(8))
     """
 
-    def __init__(self, session: ort.InferenceSession, metadata: Metadata, path: Path, requested: list,
-                 worker_session: ort.InferenceSession | None = None, workers: int = 1):
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        metadata: Metadata,
+        path: Path,
+        requested: list[Provider],
+        worker_session: ort.InferenceSession | None = None,
+        workers: int = 1,
+    ) -> None:
         self.session, self.metadata, self.path = session, metadata, path
         self.requested_providers = [p if isinstance(p, str) else p[0] for p in requested]
         self.providers: list[str] = session.get_providers()  # what actually runs
@@ -78,9 +91,17 @@ class Generator:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="dcgan") if worker_session is not None else None
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "auto", *, providers: Sequence | None = None,
-             provider_options: Sequence[dict] | None = None, session_options: ort.SessionOptions | None = None,
-             threads: int | None = None, precision: str | None = None) -> "Generator":
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        device: str = "auto",
+        *,
+        providers: Sequence[Provider] | None = None,
+        provider_options: Sequence[dict[str, Any]] | None = None,
+        session_options: ort.SessionOptions | None = None,
+        threads: int | None = None,
+        precision: str | None = None,
+    ) -> Generator:
         """Open `path` (a file from `python -m export`, or its output folder), check it, and build the session.
 
         `device`: "auto" (CUDA when a session really runs on it, else CPU with one warning), "cpu",
@@ -94,15 +115,18 @@ class Generator:
         'int8'
         """
         if not isinstance(path, (str, os.PathLike)):
-            raise ValueError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+            raise ValueError(f"path must be a str or os.PathLike[str], got {type(path).__name__}")
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
         path = Path(path)
         if path.is_dir():
             path = path / FILENAMES[precision or "fp32"]
             if not path.is_file():
-                raise ModelError(f"{str(path.parent)!r} holds no {path.name}: export it "
-                                 f"(python -m export RUN --outdir {path.parent} --force{' --' + precision if precision not in (None, 'fp32') else ''})")
+                flag = f" --{precision}" if precision not in (None, "fp32") else ""
+                raise ModelError(
+                    f"{str(path.parent)!r} holds no {path.name}: export it "
+                    f"(python -m export RUN --outdir {path.parent} --force{flag})"
+                )
         if not path.is_file():
             raise ModelError(f"model file {str(path)!r} does not exist")
         if providers is not None:
@@ -116,13 +140,17 @@ class Generator:
         session = _session(path, own or _options(session_options, threads), requested, provider_options)
         meta = read_metadata(session, path)
         if precision is not None and meta.precision != precision:
-            raise MetadataError(f"{str(path)!r} holds {meta.precision} weights, not {precision}: load "
-                                f"{FILENAMES[precision]} from the same export folder, or ask for {meta.precision}")
+            raise MetadataError(
+                f"{str(path)!r} holds {meta.precision} weights, not {precision}: load "
+                f"{FILENAMES[precision]} from the same export folder, or ask for {meta.precision}"
+            )
         check_signature(session, meta, path)
         active = session.get_providers()
         if any((p if isinstance(p, str) else p[0]) == CUDA for p in requested) and active[0] != CUDA:
-            msg = (f"CUDA was requested but the session runs on {active}: the CUDA provider failed to load "
-                   "(check the CUDA/cuDNN libraries that onnxruntime-gpu needs)")
+            msg = (
+                f"CUDA was requested but the session runs on {active}: the CUDA provider failed to load "
+                "(check the CUDA/cuDNN libraries that onnxruntime-gpu needs)"
+            )
             if strict:
                 raise ProviderError(msg)
             warnings.warn(msg + "; running on CPU", RuntimeWarning, stacklevel=2)  # once per call site
@@ -137,7 +165,7 @@ class Generator:
             self._pool.shutdown(wait=True)
             self._pool, self._worker_session = None, None
 
-    def __enter__(self) -> "Generator":
+    def __enter__(self) -> Generator:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -171,14 +199,14 @@ class Generator:
         if output == "float":
             out = np.empty((len(z), *chw), np.float32)
             for i in range(0, len(z), batch_size):
-                self._run(z[i:i + batch_size], out[i:i + batch_size])
+                self._run(z[i : i + batch_size], out[i : i + batch_size])
             return out
         out = np.empty((len(z), m.image_size, m.image_size, m.channels), np.uint8)
         chunk = np.empty((min(batch_size, len(z)), *chw), np.float32)  # one buffer, reused by every chunk
         for i in range(0, len(z), batch_size):
             n = min(batch_size, len(z) - i)
-            self._run(z[i:i + n], chunk[:n])
-            out[i:i + n] = to_uint8(chunk[:n])
+            self._run(z[i : i + n], chunk[:n])
+            out[i : i + n] = to_uint8(chunk[:n])
         return out
 
     def _run(self, z: np.ndarray, out: np.ndarray) -> None:
@@ -194,8 +222,11 @@ class Generator:
             binding = self.session.io_binding()  # per call: a binding is not shared between threads
             binding.bind_cpu_input(m.input_name, z)
             binding.bind_output(m.output_name, "cuda")
-            self.session.run_with_iobinding(binding)
-            out[...] = binding.copy_outputs_to_cpu()[0]
+            self._execute(self.session, binding)
+            result = binding.copy_outputs_to_cpu()[0]
+            if result.shape != out.shape:
+                raise ModelError(f"{str(self.path)!r} produced {result.shape}, its metadata promises {out.shape}")
+            out[...] = result
             return
         pool, worker = self._pool, self._worker_session
         if pool is not None and worker is not None and len(z) >= 2 * self._workers:
@@ -210,23 +241,52 @@ class Generator:
         binding = session.io_binding()
         binding.bind_cpu_input(m.input_name, np.ascontiguousarray(z))
         binding.bind_output(m.output_name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
-        session.run_with_iobinding(binding)
+        self._execute(session, binding)
+
+    def _execute(self, session: ort.InferenceSession, binding: Any) -> None:
+        """Run a bound call; onnxruntime's own failures (a graph that does not compute what its metadata
+        says, memory it cannot get) are the model's problem: ModelError."""
+        try:
+            session.run_with_iobinding(binding)
+        except Exception as e:  # onnxruntime raises its own exception types
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise ModelError(f"onnxruntime could not run {str(self.path)!r}: {first}") from None
 
     # ------------------------------------------------------------------ conveniences over decode
-    def generate(self, n: int | None = None, seed: int = 0, *, seeds: Sequence[int] | None = None,
-                 batch_size: int = 64, output: Literal["uint8", "float"] = "uint8") -> np.ndarray:
+    def generate(
+        self,
+        n: int | None = None,
+        seed: int = 0,
+        *,
+        seeds: Sequence[int] | None = None,
+        batch_size: int = 64,
+        output: Literal["uint8", "float"] = "uint8",
+    ) -> np.ndarray:
         """Images for `n` latents from `seed`, or one image per seed in `seeds`."""
         return self.decode(self.latents(n, seed, seeds=seeds), output, batch_size)
 
-    def interpolate(self, z0: np.ndarray, z1: np.ndarray, steps: int = 16, method: str = "slerp",
-                    output: Literal["uint8", "float"] = "uint8") -> np.ndarray:
+    def interpolate(
+        self,
+        z0: np.ndarray,
+        z1: np.ndarray,
+        steps: int = 16,
+        method: str = "slerp",
+        output: Literal["uint8", "float"] = "uint8",
+    ) -> np.ndarray:
         """`steps` images walking from z0 to z1 (both included), by slerp or lerp."""
         dim = self.metadata.latent_dim
         z0, z1 = (latent.check_latents(z, dim)[0] for z in (z0, z1))
         return self.decode(latent.interpolate(z0, z1, steps, method), output)
 
-    def arithmetic(self, plus: Sequence[np.ndarray], minus: Sequence[np.ndarray] = (), neighbours: int = 0,
-                   noise: float = 0.25, seed: int = 0, output: Literal["uint8", "float"] = "uint8") -> np.ndarray:
+    def arithmetic(
+        self,
+        plus: Sequence[np.ndarray],
+        minus: Sequence[np.ndarray] = (),
+        neighbours: int = 0,
+        noise: float = 0.25,
+        seed: int = 0,
+        output: Literal["uint8", "float"] = "uint8",
+    ) -> np.ndarray:
         """Decode sum(mean(plus terms)) - sum(mean(minus terms)); each term is (k, latent_dim).
 
         With `neighbours=8`, also that many images around the result (the paper's figure): (1 + 8) images.
@@ -239,15 +299,29 @@ class Generator:
 
     def __repr__(self) -> str:
         m = self.metadata
-        return (f"Generator({str(self.path)!r}, {m.image_size}x{m.image_size}x{m.channels}, "
-                f"latent_dim={m.latent_dim}, providers={self.providers})")
+        return (
+            f"Generator({str(self.path)!r}, {m.image_size}x{m.image_size}x{m.channels}, "
+            f"latent_dim={m.latent_dim}, providers={self.providers})"
+        )
 
 
 # The SessionOptions attributes a caller may set; copied so that the caller's object is never changed.
-_OPTION_FIELDS = ("enable_cpu_mem_arena", "enable_mem_pattern", "enable_mem_reuse", "enable_profiling",
-                  "execution_mode", "execution_order", "graph_optimization_level", "inter_op_num_threads",
-                  "log_severity_level", "log_verbosity_level", "logid", "optimized_model_filepath",
-                  "profile_file_prefix", "use_deterministic_compute")
+_OPTION_FIELDS = (
+    "enable_cpu_mem_arena",
+    "enable_mem_pattern",
+    "enable_mem_reuse",
+    "enable_profiling",
+    "execution_mode",
+    "execution_order",
+    "graph_optimization_level",
+    "inter_op_num_threads",
+    "log_severity_level",
+    "log_verbosity_level",
+    "logid",
+    "optimized_model_filepath",
+    "profile_file_prefix",
+    "use_deterministic_compute",
+)
 
 
 def _options(base: ort.SessionOptions | None, threads: int) -> ort.SessionOptions:
@@ -260,19 +334,25 @@ def _options(base: ort.SessionOptions | None, threads: int) -> ort.SessionOption
     return so
 
 
-def _session(path: Path, so: ort.SessionOptions, providers: list, provider_options) -> ort.InferenceSession:
+def _session(
+    path: Path, so: ort.SessionOptions, providers: list[Provider], provider_options: Sequence[dict[str, Any]] | None
+) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(str(path), sess_options=so, providers=providers, provider_options=provider_options)
     except Exception as e:  # onnxruntime raises its own types for unreadable or invalid models
-        raise ModelError(f"cannot load {str(path)!r} as an ONNX model (truncated, corrupt, or not ONNX): "
-                         f"{str(e).splitlines()[0][:300]}") from None
+        raise ModelError(
+            f"cannot load {str(path)!r} as an ONNX model (truncated, corrupt, or not ONNX): "
+            f"{str(e).splitlines()[0][:300]}"
+        ) from None
 
 
 def read_metadata(session: ort.InferenceSession, path: Path) -> Metadata:
     props: dict[str, Any] = session.get_modelmeta().custom_metadata_map
     if KEY not in props:
-        raise MetadataError(f"{str(path)!r} has no '{KEY}' metadata: it was not written by `python -m export` "
-                            "(re-export the checkpoint)")
+        raise MetadataError(
+            f"{str(path)!r} has no '{KEY}' metadata: it was not written by `python -m export` "
+            "(re-export the checkpoint)"
+        )
     return Metadata.from_json(props[KEY])
 
 

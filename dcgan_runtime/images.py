@@ -4,13 +4,14 @@
 >>> imgs.shape, int(imgs[0, 0, 0, 0])
 ((2, 4, 4, 3), 128)
 """
+
 from __future__ import annotations
 
 import io
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -38,7 +39,7 @@ def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, fill: int = 2
     for i, img in enumerate(images):
         r, q = divmod(i, cols)
         y, x = padding + r * (h + padding), padding + q * (w + padding)
-        grid[y:y + h, x:x + w] = img
+        grid[y : y + h, x : x + w] = img
     return grid
 
 
@@ -53,16 +54,25 @@ def encode_gif(frames: np.ndarray | Sequence[np.ndarray], fps: float = 12.0, loo
     """uint8 frames (N, H, W, C) as the bytes of an animated GIF, every frame kept."""
     frames = _check_images(np.asarray(frames))
     if not (isinstance(fps, (int, float)) and math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
-        raise ValueError(f"fps must be a number from {MIN_FPS:g} to {MAX_FPS:g} (frame times from "
-                         f"10 ms to 50 s), got {fps!r}")
+        raise ValueError(
+            f"fps must be a number from {MIN_FPS:g} to {MAX_FPS:g} (frame times from 10 ms to 50 s), got {fps!r}"
+        )
     pil = [_to_pil(f) for f in frames]
     buf = io.BytesIO()
-    pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=round(1000 / fps),
-                loop=0 if loop else None, disposal=1, optimize=False)
+    pil[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=pil[1:],
+        duration=round(1000 / fps),
+        loop=0 if loop else None,
+        disposal=1,
+        optimize=False,
+    )
     return buf.getvalue()
 
 
-def save_image(image: np.ndarray, path: str | os.PathLike, force: bool = True) -> Path:
+def save_image(image: np.ndarray, path: str | os.PathLike[str], force: bool = True) -> Path:
     """One uint8 (H, W, C) image; the format follows the suffix (.png, .jpg, .webp)."""
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
     if fmt is None:
@@ -71,7 +81,9 @@ def save_image(image: np.ndarray, path: str | os.PathLike, force: bool = True) -
     return atomic_write(path, data, overwrite=force)
 
 
-def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int = 8, padding: int = 2, force: bool = True) -> Path:
+def save_grid(
+    images: np.ndarray, path: str | os.PathLike[str], nrow: int = 8, padding: int = 2, force: bool = True
+) -> Path:
     """Save uint8 (N, H, W, C) images as one grid picture.
 
     >>> import tempfile
@@ -82,8 +94,13 @@ def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int = 8, paddin
     return save_image(make_grid(images, nrow, padding), path, force)
 
 
-def save_gif(frames: np.ndarray | Sequence[np.ndarray], path: str | os.PathLike, fps: float = 12.0,
-             loop: bool = True, force: bool = True) -> Path:
+def save_gif(
+    frames: np.ndarray | Sequence[np.ndarray],
+    path: str | os.PathLike[str],
+    fps: float = 12.0,
+    loop: bool = True,
+    force: bool = True,
+) -> Path:
     """Save uint8 frames (N, H, W, C) as an animated GIF, every frame kept."""
     data = encode_gif(frames, fps, loop)
     return atomic_write(path, data, overwrite=force)

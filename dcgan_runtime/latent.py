@@ -7,9 +7,10 @@
 >>> bool(np.allclose(path[0], z[0]) and np.allclose(path[-1], z[1]))
 True
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -47,7 +48,9 @@ def latents_from_seeds(seeds: Sequence[int], dim: int) -> np.ndarray:
 
 
 def check_latents(z: object, dim: int) -> np.ndarray:
-    """Accept (N, dim) or (N, dim, 1, 1) real floats, finite; return (N, dim) float32."""
+    """Accept (N, dim) or (N, dim, 1, 1) real floats, finite in float32; return (N, dim) float32."""
+    if isinstance(z, (str, bytes)):
+        raise ValueError(f"latents must be an array of floats, got {type(z).__name__}")
     z = np.asarray(z)
     if z.dtype.kind != "f":
         raise ValueError(f"latents must be floating point, got dtype {z.dtype}")
@@ -59,7 +62,11 @@ def check_latents(z: object, dim: int) -> np.ndarray:
         raise ValueError(f"latents must have shape (N, {dim}) or (N, {dim}, 1, 1) with N >= 1, got {z.shape}")
     if not np.isfinite(z).all():
         raise ValueError("latents contain NaN or infinite values")
-    return np.ascontiguousarray(z, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        z32 = np.ascontiguousarray(z, dtype=np.float32)
+    if not np.isfinite(z32).all():
+        raise ValueError(f"latents exceed float32's range (|z| > {np.finfo(np.float32).max:.2e}); the model is float32")
+    return z32
 
 
 def lerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -7,10 +7,12 @@ The ONNX file keeps it in `metadata_props`, the TorchScript file in its extra fi
 >>> Metadata.from_json(m.to_json()) == m
 True
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +23,12 @@ FORMAT = "dcgan-generator"
 FORMAT_VERSION = 1  # readers accept this version and older
 SEED_RULE = "numpy.random.RandomState(seed).standard_normal(latent_dim)"
 PRECISIONS = ("fp32", "fp16", "int8")
-FILENAMES = {"fp32": "generator.onnx", "fp16": "generator.fp16.onnx", "int8": "generator.int8.onnx"}  # in an export folder
+MAX_JSON_CHARS = 1_000_000  # a real document is a few kB
+FILENAMES = {
+    "fp32": "generator.onnx",
+    "fp16": "generator.fp16.onnx",
+    "int8": "generator.int8.onnx",
+}  # in an export folder
 
 
 @dataclass(frozen=True)
@@ -50,19 +57,33 @@ class Metadata:
     quantization: dict[str, Any] = field(default_factory=dict)  # int8 only: scheme, calibration set, graph form
 
     def __post_init__(self) -> None:
+        wrong = [
+            f"{f.name} must be {_TYPE_WORDS[str(f.type)]}, got {_short(getattr(self, f.name))}"
+            for f in dataclasses.fields(self)
+            if not _TYPE_CHECKS[str(f.type)](getattr(self, f.name))
+        ]
+        if wrong:
+            raise MetadataError("invalid dcgan metadata: " + "; ".join(wrong))
         checks = [
             (self.format == FORMAT, f"format is {self.format!r}, expected {FORMAT!r}: not a DCGAN generator file"),
-            (isinstance(self.format_version, int) and 1 <= self.format_version <= FORMAT_VERSION,
-             f"format_version {self.format_version!r} is newer than this runtime reads ({FORMAT_VERSION}): "
-             "upgrade dcgan_runtime"),
+            (
+                isinstance(self.format_version, int) and 1 <= self.format_version <= FORMAT_VERSION,
+                f"format_version {self.format_version!r} is newer than this runtime reads ({FORMAT_VERSION}): "
+                "upgrade dcgan_runtime",
+            ),
             (_pos_int(self.latent_dim), f"latent_dim must be a positive integer, got {self.latent_dim!r}"),
             (self.image_size in (32, 64, 128), f"image_size must be 32, 64 or 128, got {self.image_size!r}"),
             (self.channels in (1, 3), f"channels must be 1 or 3, got {self.channels!r}"),
-            (self.latent_distribution == "standard_normal",
-             f"latent_distribution {self.latent_distribution!r} is not supported (standard_normal)"),
+            (
+                self.latent_distribution == "standard_normal",
+                f"latent_distribution {self.latent_distribution!r} is not supported (standard_normal)",
+            ),
             (self.layout == "NCHW", f"layout {self.layout!r} is not supported (NCHW)"),
             (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}"),
-            (isinstance(self.input_name, str) and isinstance(self.output_name, str), "input_name/output_name must be strings"),
+            (
+                isinstance(self.input_name, str) and isinstance(self.output_name, str),
+                "input_name/output_name must be strings",
+            ),
         ]
         problems = [msg for ok, msg in checks if not ok]
         if problems:
@@ -73,12 +94,16 @@ class Metadata:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "Metadata":
+    def from_json(cls, text: str | bytes) -> Metadata:
         """Parse and validate; unknown keys from a newer minor writer are ignored, missing required keys raise."""
+        if len(text) > MAX_JSON_CHARS:
+            raise MetadataError(f"dcgan metadata is {len(text):,} characters long; at most {MAX_JSON_CHARS:,}")
         try:
             raw = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise MetadataError(f"dcgan metadata is not valid JSON: {e}") from None
+        except RecursionError:
+            raise MetadataError("dcgan metadata is nested too deeply to be a metadata document") from None
         if not isinstance(raw, dict):
             raise MetadataError("dcgan metadata must be a JSON object")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -98,3 +123,41 @@ class Metadata:
 
 def _pos_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _is_dict(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) for k in v)
+
+
+def _is_range(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_number(x) for x in v)
+
+
+# field annotation -> (check, words for the error)
+_TYPE_CHECKS = {
+    "int": _is_int,
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "dict[str, Any]": _is_dict,
+    "tuple[float, float]": _is_range,
+}
+_TYPE_WORDS = {
+    "int": "an integer",
+    "str": "a string",
+    "bool": "true or false",
+    "dict[str, Any]": "a JSON object",
+    "tuple[float, float]": "two finite numbers",
+}
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."

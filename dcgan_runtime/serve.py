@@ -13,12 +13,14 @@ Endpoints (every parameter validated; bad requests get 400 with {"error": ...}, 
 
 Requests never touch the file system: the page's three files are read once at start-up.
 """
+
 from __future__ import annotations
 
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -31,8 +33,14 @@ MAX_IMAGES = 256  # per request
 MAX_STEPS = 64
 MAX_DIRECTIONS = 16
 MAX_BODY = 2 * 1024 * 1024
-STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
-          "/style.css": ("style.css", "text/css; charset=utf-8")}
+STATIC = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+
+
+Query = dict[str, list[str]]  # parse_qs's result
 
 
 class BadRequest(ValueError):
@@ -44,12 +52,14 @@ class Explorer:
 
     def __init__(self, g: Generator):
         self.g = g
-        self.static = {path: (resources.files("dcgan_runtime").joinpath("static", name).read_bytes(), ctype)
-                       for path, (name, ctype) in STATIC.items()}
+        self.static = {
+            path: (resources.files("dcgan_runtime").joinpath("static").joinpath(name).read_bytes(), ctype)
+            for path, (name, ctype) in STATIC.items()
+        }
 
     # -- parameter helpers
     @staticmethod
-    def _one(q: dict, name: str, default: str | None = None) -> str:
+    def _one(q: Query, name: str, default: str | None = None) -> str:
         values = q.get(name)
         if not values:
             if default is None:
@@ -72,7 +82,7 @@ class Explorer:
             raise BadRequest(f"{name} {e}") from None
 
     @staticmethod
-    def _int(q: dict, name: str, default: int, lo: int, hi: int) -> int:
+    def _int(q: Query, name: str, default: int, lo: int, hi: int) -> int:
         raw = Explorer._one(q, name, str(default))
         try:
             value = int(raw)
@@ -94,17 +104,20 @@ class Explorer:
         return cols
 
     # -- endpoints
-    def info(self, q: dict) -> tuple[str, bytes]:
-        body = {"metadata": json.loads(self.g.metadata.to_json()), "providers": self.g.providers,
-                "requested_providers": self.g.requested_providers,
-                "limits": {"images": MAX_IMAGES, "steps": MAX_STEPS, "directions": MAX_DIRECTIONS}}
+    def info(self, q: Query) -> tuple[str, bytes]:
+        body = {
+            "metadata": json.loads(self.g.metadata.to_json()),
+            "providers": self.g.providers,
+            "requested_providers": self.g.requested_providers,
+            "limits": {"images": MAX_IMAGES, "steps": MAX_STEPS, "directions": MAX_DIRECTIONS},
+        }
         return "application/json", json.dumps(body).encode()
 
-    def latents(self, q: dict) -> tuple[str, bytes]:
+    def latents(self, q: Query) -> tuple[str, bytes]:
         z = self.g.latents(seeds=self._seeds(self._one(q, "seeds")))
         return "application/json", json.dumps({"latents": z.tolist()}).encode()
 
-    def directions(self, q: dict) -> tuple[str, bytes]:
+    def directions(self, q: Query) -> tuple[str, bytes]:
         k = self._int(q, "k", 4, 1, MAX_DIRECTIONS)
         seed = self._int(q, "seed", 0, 0, 2**32 - 1)
         dim = self.g.metadata.latent_dim
@@ -113,7 +126,7 @@ class Explorer:
         q_mat, _ = np.linalg.qr(np.random.RandomState(seed).standard_normal((dim, k)))  # orthonormal columns
         return "application/json", json.dumps({"directions": q_mat.T.astype(np.float32).tolist()}).encode()
 
-    def generate(self, q: dict, body: dict | None = None) -> tuple[str, bytes]:
+    def generate(self, q: Query, body: dict[str, Any] | None = None) -> tuple[str, bytes]:
         if body is None:
             seeds = self._seeds(self._one(q, "seeds", "0-15"))
             images, grid = self.g.generate(seeds=seeds), self._one(q, "grid", "")
@@ -130,7 +143,7 @@ class Explorer:
                 raise BadRequest("'grid' must be a string like 4x1")
         return "image/png", encode_image(make_grid(images, nrow=self._grid(grid, len(images))))
 
-    def interpolate(self, q: dict) -> tuple[str, bytes]:
+    def interpolate(self, q: Query) -> tuple[str, bytes]:
         seeds = self._seeds(self._one(q, "seeds"), at_least=2)
         if len(seeds) != 2:
             raise BadRequest("seeds must name exactly two seeds, e.g. 3,7")
@@ -141,9 +154,13 @@ class Explorer:
             raise BadRequest("method must be slerp or lerp, and format gif or png")
         z0, z1 = self.g.latents(seeds=seeds)
         frames = self.g.interpolate(z0, z1, steps=steps, method=method)
-        return ("image/gif", encode_gif(frames)) if fmt == "gif" else ("image/png", encode_image(make_grid(frames, nrow=steps)))
+        return (
+            ("image/gif", encode_gif(frames))
+            if fmt == "gif"
+            else ("image/png", encode_image(make_grid(frames, nrow=steps)))
+        )
 
-    def arithmetic(self, q: dict) -> tuple[str, bytes]:
+    def arithmetic(self, q: Query) -> tuple[str, bytes]:
         plus = [self._seeds(s, "plus") for s in q.get("plus", [])]
         minus = [self._seeds(s, "minus") for s in q.get("minus", [])]
         if not plus:
@@ -157,8 +174,12 @@ class Explorer:
             raise BadRequest(f"noise must be a number, got {raw!r}") from None
         if not 0 <= noise <= 2:
             raise BadRequest(f"noise must be in 0..2, got {noise}")
-        images = self.g.arithmetic(plus=[self.g.latents(seeds=s) for s in plus],
-                                   minus=[self.g.latents(seeds=s) for s in minus], neighbours=8, noise=noise)
+        images = self.g.arithmetic(
+            plus=[self.g.latents(seeds=s) for s in plus],
+            minus=[self.g.latents(seeds=s) for s in minus],
+            neighbours=8,
+            noise=noise,
+        )
         order = [1, 2, 3, 4, 0, 5, 6, 7, 8]  # the result in the middle of its 8 neighbours
         return "image/png", encode_image(make_grid(images[order], nrow=3))
 
@@ -182,8 +203,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         url = urlparse(self.path)
-        routes = {"/api/info": "info", "/api/latents": "latents", "/api/directions": "directions",
-                  "/api/generate": "generate", "/api/interpolate": "interpolate", "/api/arithmetic": "arithmetic"}
+        routes = {
+            "/api/info": "info",
+            "/api/latents": "latents",
+            "/api/directions": "directions",
+            "/api/generate": "generate",
+            "/api/interpolate": "interpolate",
+            "/api/arithmetic": "arithmetic",
+        }
         try:
             if method == "GET" and url.path in self.explorer.static:
                 body, ctype = self.explorer.static[url.path]
@@ -204,7 +231,7 @@ class Handler(BaseHTTPRequestHandler):
             print(f"dcgan serve: internal error on {self.path}: {type(e).__name__}: {e}", file=sys.stderr)
             self._error(500, "internal error")
 
-    def _json_body(self) -> dict:
+    def _json_body(self) -> dict[str, Any]:
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
@@ -225,7 +252,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._dispatch("POST")
 
-    def log_message(self, fmt: str, *args) -> None:
+    def log_message(self, fmt: str, *args: Any) -> None:
         if not self.quiet:
             super().log_message(fmt, *args)
 
@@ -244,9 +271,12 @@ def make_server(g: Generator, host: str = "127.0.0.1", port: int = 8000, quiet: 
 
 def serve(g: Generator, host: str, port: int) -> None:
     server = make_server(g, host, port)
-    h, p = server.server_address[:2]
-    print(f"dcgan explorer on http://{h}:{p}/  ({g.metadata.image_size}x{g.metadata.image_size}, "
-          f"{g.providers[0]}); Ctrl-C stops", file=sys.stderr)
+    h, p = str(server.server_address[0]), server.server_address[1]
+    print(
+        f"dcgan explorer on http://{h}:{p}/  ({g.metadata.image_size}x{g.metadata.image_size}, "
+        f"{g.providers[0]}); Ctrl-C stops",
+        file=sys.stderr,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

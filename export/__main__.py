@@ -5,6 +5,7 @@ Folds BatchNorm into the transposed convolutions, writes generator.onnx and gene
 parity.json. Everything is written into a temporary folder beside DIR and moved into place only
 when every file passed its parity check: DIR always holds one complete, checked export.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,11 @@ from export.onnx_export import MIN_OPSET
 from export.rewrite import FORMS
 from train.checkpoint import CheckpointError, load_generator
 
-EXAMPLES = """formats:
-""" + "".join(f"  {f.name:<12} {f.filename:<22} {f.description}\n" for f in FORMATS) + """
+EXAMPLES = (
+    """formats:
+"""
+    + "".join(f"  {f.name:<12} {f.filename:<22} {f.description}\n" for f in FORMATS)
+    + """
 examples:
   python -m export runs/faces/checkpoints/best.pt --outdir runs/faces/export   # the best model by SWD
   python -m export runs/faces --outdir runs/faces/export                        # a run directory: its last.pt
@@ -38,26 +42,51 @@ examples:
   python -m export runs/faces --outdir out --formats onnx --int8 --calibration 512
   python -m export runs/faces --outdir out --recalibrate-bn 32 --force
 """
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m export", description=__doc__, epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("source", help="a checkpoint file (e.g. RUN/checkpoints/best.pt) or a run directory "
-                                  "(uses checkpoints/last.pt)")
+    p = argparse.ArgumentParser(
+        prog="python -m export",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "source", help="a checkpoint file (e.g. RUN/checkpoints/best.pt) or a run directory (uses checkpoints/last.pt)"
+    )
     p.add_argument("--outdir", required=True, help="folder for the exported files")
     p.add_argument("--formats", default="onnx,torchscript", help="comma-separated (default onnx,torchscript)")
-    p.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset, {MIN_OPSET} or later (default {MIN_OPSET})")
-    p.add_argument("--fp16", action="store_true", help="also write generator.fp16.onnx (fp16 weights, fp32 in/out; for GPUs)")
-    p.add_argument("--int8", action="store_true",
-                   help="also write generator.int8.onnx (int8 weights and activations, for CPUs)")
-    p.add_argument("--calibration", type=int, default=256, metavar="N",
-                   help="with --int8: latents (seeds 1000000 on) that calibrate the activation ranges (default 256)")
-    p.add_argument("--int8-form", choices=list(FORMS), default="2x2",
-                   help="with --int8: how stride-2 layers become convolutions (default 2x2; 3x3 does 2.25x the "
-                        "arithmetic in a plainer graph)")
-    p.add_argument("--recalibrate-bn", type=int, default=0, metavar="N",
-                   help="recompute BatchNorm statistics from N batches of 64 fresh latents before folding")
+    p.add_argument(
+        "--opset", type=int, default=MIN_OPSET, help=f"ONNX opset, {MIN_OPSET} or later (default {MIN_OPSET})"
+    )
+    p.add_argument(
+        "--fp16", action="store_true", help="also write generator.fp16.onnx (fp16 weights, fp32 in/out; for GPUs)"
+    )
+    p.add_argument(
+        "--int8", action="store_true", help="also write generator.int8.onnx (int8 weights and activations, for CPUs)"
+    )
+    p.add_argument(
+        "--calibration",
+        type=int,
+        default=256,
+        metavar="N",
+        help="with --int8: latents (seeds 1000000 on) that calibrate the activation ranges (default 256)",
+    )
+    p.add_argument(
+        "--int8-form",
+        choices=list(FORMS),
+        default="2x2",
+        help="with --int8: how stride-2 layers become convolutions (default 2x2; 3x3 does 2.25x the "
+        "arithmetic in a plainer graph)",
+    )
+    p.add_argument(
+        "--recalibrate-bn",
+        type=int,
+        default=0,
+        metavar="N",
+        help="recompute BatchNorm statistics from N batches of 64 fresh latents before folding",
+    )
     p.add_argument("--force", action="store_true", help="replace the export an --outdir already holds")
     return p.parse_args(argv)
 
@@ -84,13 +113,16 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--outdir {str(outdir)!r} is a file")
     held = sorted(p.name for p in outdir.iterdir()) if outdir.is_dir() else []
     if held and not args.force:
-        raise ValueError(f"--outdir {str(outdir)!r} already holds files: pass --force to replace its export, "
-                         "or pick another")
+        raise ValueError(
+            f"--outdir {str(outdir)!r} already holds files: pass --force to replace its export, or pick another"
+        )
     foreign = [n for n in held if n not in FILES]
     if foreign:
-        raise ValueError(f"--outdir {str(outdir)!r} holds files that are not an export ({', '.join(foreign[:3])}"
-                         f"{', ...' if len(foreign) > 3 else ''}): --force replaces export folders only; pick "
-                         "another --outdir")
+        raise ValueError(
+            f"--outdir {str(outdir)!r} holds files that are not an export ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}): --force replaces export folders only; pick "
+            "another --outdir"
+        )
 
 
 def build_job(args: argparse.Namespace) -> tuple[Job, dict]:
@@ -100,14 +132,27 @@ def build_job(args: argparse.Namespace) -> tuple[Job, dict]:
     g = recalibrate_batchnorm(g, args.recalibrate_bn) if args.recalibrate_bn else g.eval()
     folded = fold_batchnorm(g)
     meta = Metadata(
-        latent_dim=cfg.nz, image_size=cfg.image_size, channels=cfg.channels, precision="fp32",
-        bn_folded=True, bn_recalibrated=bool(args.recalibrate_bn), bn_recalibration_batches=args.recalibrate_bn,
-        dataset=str(state.get("dataset", cfg.data)), training_steps=int(state["step"]), training_config=cfg.to_dict(),
+        latent_dim=cfg.nz,
+        image_size=cfg.image_size,
+        channels=cfg.channels,
+        precision="fp32",
+        bn_folded=True,
+        bn_recalibrated=bool(args.recalibrate_bn),
+        bn_recalibration_batches=args.recalibrate_bn,
+        dataset=str(state.get("dataset", cfg.data)),
+        training_steps=int(state["step"]),
+        training_config=cfg.to_dict(),
         producer=f"dcgan-export {runtime_version} (torch {torch.__version__})",
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        weights_sha256=weights_sha256(folded))
-    report = {"checkpoint": str(args.source), "step": meta.training_steps, "reference": "unfolded PyTorch eval model",
-              "bn_recalibrated": meta.bn_recalibrated, "formats": []}
+        weights_sha256=weights_sha256(folded),
+    )
+    report = {
+        "checkpoint": str(args.source),
+        "step": meta.training_steps,
+        "reference": "unfolded PyTorch eval model",
+        "bn_recalibrated": meta.bn_recalibrated,
+        "formats": [],
+    }
     return Job(g, folded, meta, args.opset, args.calibration, args.int8_form), report
 
 
@@ -147,12 +192,17 @@ def main(argv: list[str] | None = None) -> int:
         text = json.dumps(report, indent=2).encode()
         summary(rows, report, staging)
         if not report["passed"]:
-            failed = outdir / "parity.json" if not outdir.exists() or not any(outdir.iterdir()) else \
-                outdir.parent / f"{outdir.name}.parity-failed.json"
+            failed = (
+                outdir / "parity.json"
+                if not outdir.exists() or not any(outdir.iterdir())
+                else outdir.parent / f"{outdir.name}.parity-failed.json"
+            )
             atomic_write(failed, text)
-            print(f"error: parity failed (see {failed}): the exported files do not reproduce the model; "
-                  f"nothing was exported{' and ' + str(outdir) + ' is unchanged' if failed.parent != outdir else ''}",
-                  file=sys.stderr)
+            print(
+                f"error: parity failed (see {failed}): the exported files do not reproduce the model; "
+                f"nothing was exported{' and ' + str(outdir) + ' is unchanged' if failed.parent != outdir else ''}",
+                file=sys.stderr,
+            )
             return 1
         atomic_write(staging / "parity.json", text)
         install(staging, outdir)
@@ -170,10 +220,15 @@ def main(argv: list[str] | None = None) -> int:
 def summary(rows: list, report: dict, folder: Path) -> None:
     print(f"{'file':<24}{'size MB':>9}{'ms/64':>9}  {'check against the PyTorch model':<40}")
     for fmt, row in zip(rows, report["formats"]):
-        check = (f"PSNR {row['psnr_db']:.1f} dB, want >= {parity.MIN_PSNR_DB:g}" if row["precision"] == "int8" else
-                 f"max |diff| {row['max_abs']:.1e}, want <= {row['tolerance']:.0e}")
-        print(f"{fmt.filename:<24}{(folder / fmt.filename).stat().st_size / 1e6:>9.2f}{row['ms_per_batch64']:>9.1f}  "
-              f"{check:<40}{'ok' if row['passed'] else 'FAILED'}")
+        check = (
+            f"PSNR {row['psnr_db']:.1f} dB, want >= {parity.MIN_PSNR_DB:g}"
+            if row["precision"] == "int8"
+            else f"max |diff| {row['max_abs']:.1e}, want <= {row['tolerance']:.0e}"
+        )
+        print(
+            f"{fmt.filename:<24}{(folder / fmt.filename).stat().st_size / 1e6:>9.2f}{row['ms_per_batch64']:>9.1f}  "
+            f"{check:<40}{'ok' if row['passed'] else 'FAILED'}"
+        )
 
 
 if __name__ == "__main__":

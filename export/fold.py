@@ -4,6 +4,7 @@ For eval-mode BN, y = gamma * (x - mean) / sqrt(var + eps) + beta is per output 
 so it folds into the preceding ConvTranspose2d, whose weight is laid out (in, out, kH, kW): the
 scale multiplies dim 1 and the shift becomes the bias.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,17 @@ def fold_batchnorm(g: Generator) -> Generator:
             raise ValueError(f"BatchNorm at main.{i} does not follow an ungrouped ConvTranspose2d")
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         shift = bn.bias - bn.running_mean * scale
-        folded = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                                    conv.padding, conv.output_padding, conv.groups, bias=True, dilation=conv.dilation)
+        folded = nn.ConvTranspose2d(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.output_padding,
+            conv.groups,
+            bias=True,
+            dilation=conv.dilation,
+        )
         folded.weight.copy_(conv.weight * scale.view(1, -1, 1, 1))
         base = conv.bias if conv.bias is not None else torch.zeros_like(shift)
         folded.bias.copy_(base * scale + shift)

@@ -10,9 +10,10 @@ request), with the function that writes it and the one that checks it against th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
@@ -84,14 +85,33 @@ class Format:
 
 
 FORMATS = (
-    Format("onnx", "fp32", FILENAMES["fp32"], "ONNX, BatchNorm folded, dynamic batch; run with dcgan_runtime",
-           lambda job, p: _write_onnx(job, p, "fp32"), lambda job, p, f: _check_onnx(job, p, "fp32", f)),
-    Format("onnx", "fp16", FILENAMES["fp16"], "with --fp16: fp16 weights, fp32 in/out; for GPUs",
-           lambda job, p: _write_onnx(job, p, "fp16"), lambda job, p, f: _check_onnx(job, p, "fp16", f)),
-    Format("onnx", "int8", FILENAMES["int8"], "with --int8: int8 static quantization; for CPUs",
-           _write_int8, _check_int8),
-    Format("torchscript", "fp32", "generator.torchscript", "TorchScript, frozen; torch.jit.load without this project",
-           _write_torchscript, _check_torchscript),
+    Format(
+        "onnx",
+        "fp32",
+        FILENAMES["fp32"],
+        "ONNX, BatchNorm folded, dynamic batch; run with dcgan_runtime",
+        lambda job, p: _write_onnx(job, p, "fp32"),
+        lambda job, p, f: _check_onnx(job, p, "fp32", f),
+    ),
+    Format(
+        "onnx",
+        "fp16",
+        FILENAMES["fp16"],
+        "with --fp16: fp16 weights, fp32 in/out; for GPUs",
+        lambda job, p: _write_onnx(job, p, "fp16"),
+        lambda job, p, f: _check_onnx(job, p, "fp16", f),
+    ),
+    Format(
+        "onnx", "int8", FILENAMES["int8"], "with --int8: int8 static quantization; for CPUs", _write_int8, _check_int8
+    ),
+    Format(
+        "torchscript",
+        "fp32",
+        "generator.torchscript",
+        "TorchScript, frozen; torch.jit.load without this project",
+        _write_torchscript,
+        _check_torchscript,
+    ),
 )
 NAMES = tuple(dict.fromkeys(f.name for f in FORMATS))
 FILES = frozenset(f.filename for f in FORMATS) | {"parity.json"}  # everything an export folder may hold

@@ -1,4 +1,5 @@
 """ONNX export: one self-contained file, dynamic batch, the `dcgan` metadata, checked."""
+
 from __future__ import annotations
 
 import warnings
@@ -32,9 +33,17 @@ def to_onnx(model: nn.Module, meta: Metadata, opset: int) -> onnx.ModelProto:
     z = torch.zeros(2, meta.latent_dim, 1, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's progress chatter
-        program = torch.onnx.export(model, (z,), None, input_names=[meta.input_name], output_names=[meta.output_name],
-                                    dynamic_shapes={"z": {0: torch.export.Dim("batch")}}, opset_version=opset,
-                                    dynamo=True, verbose=False)
+        program = torch.onnx.export(
+            model,
+            (z,),
+            None,
+            input_names=[meta.input_name],
+            output_names=[meta.output_name],
+            dynamic_shapes={"z": {0: torch.export.Dim("batch")}},
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+        )
     proto = program.model_proto
     left = [n.name for n in proto.graph.node if n.op_type == "BatchNormalization"]
     if left:
@@ -47,7 +56,10 @@ def attach_metadata(proto: onnx.ModelProto, meta: Metadata) -> None:
     """Replace the model's metadata with the `dcgan` JSON, name the producer, and run the full checker."""
     del proto.metadata_props[:]
     proto.metadata_props.add(key=KEY, value=meta.to_json())
-    proto.producer_name, proto.doc_string = "dcgan-export", "DCGAN generator: z (N, nz, 1, 1) -> image (N, C, H, W) in [-1, 1]"
+    proto.producer_name, proto.doc_string = (
+        "dcgan-export",
+        "DCGAN generator: z (N, nz, 1, 1) -> image (N, C, H, W) in [-1, 1]",
+    )
     onnx.checker.check_model(proto, full_check=True)
 
 

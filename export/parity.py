@@ -1,9 +1,10 @@
 """Parity: every exported file against the unfolded PyTorch eval model, on the same numpy latents."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -17,8 +18,9 @@ MIN_PSNR_DB = 35.0  # int8: PSNR of PSNR_LATENTS images against the reference, p
 PSNR_LATENTS = 1024
 
 
-def parity_rows(name: str, run: Callable[[np.ndarray], np.ndarray], reference: torch.nn.Module, nz: int,
-                precision: str = "fp32") -> dict:
+def parity_rows(
+    name: str, run: Callable[[np.ndarray], np.ndarray], reference: torch.nn.Module, nz: int, precision: str = "fp32"
+) -> dict:
     """Max/mean abs difference per batch size, pass/fail against the precision's tolerance, ms per batch of 64."""
     rows, tol = [], TOLERANCE[precision]
     for bs in BATCH_SIZES:
@@ -31,28 +33,44 @@ def parity_rows(name: str, run: Callable[[np.ndarray], np.ndarray], reference: t
         diff = np.abs(got.astype(np.float64) - want)
         rows.append({"batch_size": bs, "max_abs": float(diff.max()), "mean_abs": float(diff.mean())})
     worst = max(r["max_abs"] for r in rows)
-    return {"format": name, "precision": precision, "tolerance": tol, "max_abs": worst, "passed": worst <= tol,
-            "ms_per_batch64": ms_per_batch64(run, nz), "batches": rows}
+    return {
+        "format": name,
+        "precision": precision,
+        "tolerance": tol,
+        "max_abs": worst,
+        "passed": worst <= tol,
+        "ms_per_batch64": ms_per_batch64(run, nz),
+        "batches": rows,
+    }
 
 
-def int8_rows(name: str, run: Callable[[np.ndarray], np.ndarray], reference: torch.nn.Module, nz: int,
-              **facts) -> dict:
+def int8_rows(name: str, run: Callable[[np.ndarray], np.ndarray], reference: torch.nn.Module, nz: int, **facts) -> dict:
     """PSNR over PSNR_LATENTS images (pass: >= MIN_PSNR_DB), the uint8 pixel differences, batch invariance."""
     z = latents_from_seeds(range(PSNR_LATENTS), nz).reshape(-1, nz, 1, 1)
     with torch.no_grad():
-        want = np.concatenate([reference(torch.from_numpy(z[i:i + 64])).numpy() for i in range(0, len(z), 64)])
+        want = np.concatenate([reference(torch.from_numpy(z[i : i + 64])).numpy() for i in range(0, len(z), 64)])
     got = run(z)
     err = got.astype(np.float64) - want
-    per_image = 10 * np.log10(4.0 / np.maximum((err ** 2).mean(axis=(1, 2, 3)), 1e-30))
-    psnr = float(10 * np.log10(4.0 / max(float((err ** 2).mean()), 1e-30)))
+    per_image = 10 * np.log10(4.0 / np.maximum((err**2).mean(axis=(1, 2, 3)), 1e-30))
+    psnr = float(10 * np.log10(4.0 / max(float((err**2).mean()), 1e-30)))
     levels = np.abs(to_uint8(got).astype(np.int16) - to_uint8(want).astype(np.int16))
-    return {"format": name, "precision": "int8", "tolerance": f"PSNR >= {MIN_PSNR_DB:g} dB", "passed": psnr >= MIN_PSNR_DB,
-            "psnr_db": round(psnr, 2), "min_image_psnr_db": round(float(per_image.min()), 2), "latents": len(z),
-            "max_abs": float(np.abs(err).max()),
-            "uint8_levels_off": {**{f"<={k}": round(float((levels <= k).mean()), 5) for k in (0, 1, 2, 4, 8)},
-                                 "max": int(levels.max())},
-            "batch_invariant": bool(np.array_equal(run(z[:3]), got[:3])),
-            "ms_per_batch64": ms_per_batch64(run, nz), **facts}
+    return {
+        "format": name,
+        "precision": "int8",
+        "tolerance": f"PSNR >= {MIN_PSNR_DB:g} dB",
+        "passed": psnr >= MIN_PSNR_DB,
+        "psnr_db": round(psnr, 2),
+        "min_image_psnr_db": round(float(per_image.min()), 2),
+        "latents": len(z),
+        "max_abs": float(np.abs(err).max()),
+        "uint8_levels_off": {
+            **{f"<={k}": round(float((levels <= k).mean()), 5) for k in (0, 1, 2, 4, 8)},
+            "max": int(levels.max()),
+        },
+        "batch_invariant": bool(np.array_equal(run(z[:3]), got[:3])),
+        "ms_per_batch64": ms_per_batch64(run, nz),
+        **facts,
+    }
 
 
 def ms_per_batch64(run: Callable[[np.ndarray], np.ndarray], nz: int) -> float:

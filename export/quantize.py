@@ -5,6 +5,7 @@ VNNI instructions multiply), with ranges calibrated by the 99.999th percentile o
 latents drawn by the seed rule; tanh stays fp32. The QDQ format keeps the image (40-45 dB PSNR on
 trained models), while the QOperator format lost it (12-17 dB, measured): QDQ only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,16 +35,24 @@ def rewrite_for_int8(folded: nn.Module, form: str, nz: int) -> tuple[nn.Module, 
     with torch.no_grad():
         diff = float((rewritten(z) - folded(z)).abs().max())
     if not diff <= REWRITE_TOLERANCE:
-        raise RuntimeError(f"the {form} phase rewrite differs from the ConvTranspose model by {diff:.2e} "
-                           f"(> {REWRITE_TOLERANCE:.0e}): not exporting an int8 file built on it")
+        raise RuntimeError(
+            f"the {form} phase rewrite differs from the ConvTranspose model by {diff:.2e} "
+            f"(> {REWRITE_TOLERANCE:.0e}): not exporting an int8 file built on it"
+        )
     return rewritten, diff
 
 
-def quantize_int8(folded: nn.Module, meta: Metadata, opset: int, calibration: int = 256,
-                  form: str = "2x2") -> tuple[onnx.ModelProto, dict]:
+def quantize_int8(
+    folded: nn.Module, meta: Metadata, opset: int, calibration: int = 256, form: str = "2x2"
+) -> tuple[onnx.ModelProto, dict]:
     """(int8 ONNX model carrying `meta` with precision int8, facts for parity.json)."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     if calibration < 1:
         raise ValueError(f"--calibration must be at least 1 latent, got {calibration}")
@@ -59,18 +68,31 @@ def quantize_int8(folded: nn.Module, meta: Metadata, opset: int, calibration: in
             z = next(self.batches, None)
             return None if z is None else {meta.input_name: z}
 
-    quantization = {"scheme": "onnxruntime static quantization, QDQ", "weights": "int8, per output channel",
-                    "activations": "uint8, per tensor", "calibration": "percentile 99.999",
-                    "calibration_latents": calibration, "calibration_seeds": f"{seeds.start}-{seeds.stop - 1}",
-                    "graph": f"stride-2 ConvTranspose as {form} Conv + depth-to-space; first layer Gemm; tanh fp32"}
+    quantization = {
+        "scheme": "onnxruntime static quantization, QDQ",
+        "weights": "int8, per output channel",
+        "activations": "uint8, per tensor",
+        "calibration": "percentile 99.999",
+        "calibration_latents": calibration,
+        "calibration_seeds": f"{seeds.start}-{seeds.stop - 1}",
+        "graph": f"stride-2 ConvTranspose as {form} Conv + depth-to-space; first layer Gemm; tanh fp32",
+    }
     fp32 = to_onnx(rewritten, meta, opset)
     tanh = [n.name for n in fp32.graph.node if n.op_type == "Tanh"]
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(fp32, src)
-        quantize_static(str(src), str(dst), Latents(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=tanh)
+        quantize_static(
+            str(src),
+            str(dst),
+            Latents(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.Percentile,
+            nodes_to_exclude=tanh,
+        )
         proto = onnx.load(dst)
     meta = Metadata(**{**meta.__dict__, "precision": "int8", "quantization": quantization})
     attach_metadata(proto, meta)

@@ -4,6 +4,7 @@ The first layer is a transposed convolution on a 1x1 input: each latent scatters
 4x4 kernel, which is one matrix product, (N, nz) @ (nz, out*16), reshaped to (N, out, 4, 4).
 onnxruntime runs it as one Gemm over the batch instead of one tiny product per image.
 """
+
 from __future__ import annotations
 
 import copy
@@ -81,8 +82,14 @@ class PhaseConv(nn.Module):
         super().__init__()
         if form not in FORMS:
             raise ValueError(f"form must be one of {list(FORMS)}, got {form!r}")
-        if (conv.kernel_size, conv.stride, conv.padding, conv.output_padding, conv.groups, conv.dilation) != \
-                ((4, 4), (2, 2), (1, 1), (0, 0), 1, (1, 1)):
+        if (conv.kernel_size, conv.stride, conv.padding, conv.output_padding, conv.groups, conv.dilation) != (
+            (4, 4),
+            (2, 2),
+            (1, 1),
+            (0, 0),
+            1,
+            (1, 1),
+        ):
             raise ValueError("only ConvTranspose2d(kernel 4, stride 2, padding 1), ungrouped, has the phase form")
         k, pad = FORMS[form]
         self.form, self.channels, self.activation = form, conv.out_channels, activation
@@ -101,8 +108,10 @@ class PhaseConv(nn.Module):
             y = y.reshape(-1, h, w, 2, 2 * c).permute(0, 1, 3, 2, 4)  # N x H x a x W x (b, c)
         else:  # H' = H + 1: phase (a, b) is the window that starts a rows and b columns later
             h, w = y.shape[1] - 1, y.shape[2] - 1
-            rows = [torch.stack([y[:, a:a + h, b:b + w, (2 * a + b) * c:(2 * a + b + 1) * c] for b in (0, 1)], 3)
-                    for a in (0, 1)]  # each N x H x W x b x C
+            rows = [
+                torch.stack([y[:, a : a + h, b : b + w, (2 * a + b) * c : (2 * a + b + 1) * c] for b in (0, 1)], 3)
+                for a in (0, 1)
+            ]  # each N x H x W x b x C
             y = torch.stack(rows, 2)  # N x H x a x W x b x C
         return y.reshape(-1, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
 
@@ -120,7 +129,11 @@ def phase_decompose(model: nn.Module, form: str = "2x2") -> nn.Module:
     while i < len(layers):
         m = layers[i]
         if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2):
-            act = layers[i + 1] if i + 1 < len(layers) and isinstance(layers[i + 1], (nn.ReLU, nn.Tanh)) else nn.Identity()
+            act = (
+                layers[i + 1]
+                if i + 1 < len(layers) and isinstance(layers[i + 1], (nn.ReLU, nn.Tanh))
+                else nn.Identity()
+            )
             out.append(PhaseConv(m, act, form))
             i += 1 + (not isinstance(act, nn.Identity))
         else:

@@ -1,4 +1,5 @@
 """TorchScript export: traced from the folded model, frozen, the `dcgan` metadata as an extra file."""
+
 from __future__ import annotations
 
 import io

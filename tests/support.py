@@ -11,8 +11,21 @@ import torch
 from train.model import Generator
 
 DATA = Path(os.environ.get("DCGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-TINY = ["--data", "toyfaces", "--num-images", "64", "--image-size", "32", "--ngf", "8", "--ndf", "8",
-        "--batch-size", "16", "--quiet"]
+TINY = [
+    "--data",
+    "toyfaces",
+    "--num-images",
+    "64",
+    "--image-size",
+    "32",
+    "--ngf",
+    "8",
+    "--ndf",
+    "8",
+    "--batch-size",
+    "16",
+    "--quiet",
+]
 
 
 def shared_data(name: str) -> Path:

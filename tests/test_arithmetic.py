@@ -1,5 +1,6 @@
 """Latent arithmetic and interpolation measurement: selection and scoring on a synthetic world, the
 command on a tiny model, and the attribute classifiers' data."""
+
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ from train.swd import pixels
 def linear_world(nz: int = 6):
     """A 'generator' whose image shows sign(z0) (smile) in red and sign(z1) (glasses) in green, and a
     'classifier' that reads them back: latent arithmetic works here by construction, pixels partly."""
+
     def decode(z):
         x = np.zeros((len(z), 3, 8, 8), np.float32)
         x[:, 0] = np.tanh(2 * z[:, 0])[:, None, None]
@@ -66,10 +68,11 @@ def test_arithmetic_succeeds_where_latents_are_linear_and_beats_random():
     assert res["latent"]["rate"] >= 0.8 and res["latent"]["rate"] > 3 * random
     assert res["latent_rescaled"]["rate"] == res["latent"]["rate"]  # rescaling keeps every sign here
     assert res["latent"]["n"] == res["pixels"]["n"] == 100
-    for (sign, concept), picks in zip(exp.terms, res["first_trial"]):
+    for (_sign, concept), picks in zip(exp.terms, res["first_trial"]):
         assert ar.matches({k: v[picks] for k, v in probs.items()}, concept).all()
-    assert str(exp) == ("smiling with glasses - neutral with glasses + neutral without glasses = "
-                        "smiling without glasses")
+    assert str(exp) == (
+        "smiling with glasses - neutral with glasses + neutral without glasses = smiling without glasses"
+    )
 
 
 def test_interpolation_counts_changes_and_path_length():
@@ -97,8 +100,23 @@ def test_figure_layout(tmp_path):
 def test_command_on_a_tiny_model(onnx_model, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
-    args = [str(onnx_model), "--out", str(out), "--pool", "64", "--trials", "4", "--k", "1",
-            "--pairs", "4", "--steps", "4", "--classifier-images", "64"]
+    args = [
+        str(onnx_model),
+        "--out",
+        str(out),
+        "--pool",
+        "64",
+        "--trials",
+        "4",
+        "--k",
+        "1",
+        "--pairs",
+        "4",
+        "--steps",
+        "4",
+        "--classifier-images",
+        "64",
+    ]
     assert ar.main(args) == 0
     report = json.loads((out / "arithmetic.json").read_text())
     assert set(report["experiments"]) == {"smile", "glasses"} and report["pool"] == 64

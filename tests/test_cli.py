@@ -9,8 +9,23 @@ from dcgan_runtime.cli import main
 
 def test_generate_grid_and_outdir(onnx_model, tmp_path, capsys):
     out = tmp_path / "grid.png"
-    assert main(["generate", str(onnx_model), "--seeds", "0-7", "--grid", "4x2", "--out", str(out),
-                 "--outdir", str(tmp_path / "imgs")]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(onnx_model),
+                "--seeds",
+                "0-7",
+                "--grid",
+                "4x2",
+                "--out",
+                str(out),
+                "--outdir",
+                str(tmp_path / "imgs"),
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).size == (4 * 34 + 2, 2 * 34 + 2)  # 32 px images, 2 px padding
     assert sorted(p.name for p in (tmp_path / "imgs").iterdir())[:2] == ["seed0000.png", "seed0001.png"]
     assert Image.open(tmp_path / "imgs" / "seed0007.png").size == (32, 32)
@@ -27,15 +42,23 @@ def test_interpolate_gif_frames(onnx_model, tmp_path):
     assert main(["interpolate", str(onnx_model), "--seeds", "1,2,3", "--steps", "4", "--out", str(loop)]) == 0
     assert Image.open(loop).n_frames == 3 * 3  # three legs of 4 frames sharing their joins
     strip = tmp_path / "strip.png"
-    assert main(["interpolate", str(onnx_model), "--seeds", "3,7", "--steps", "4", "--method", "lerp",
-                 "--out", str(strip)]) == 0
+    assert (
+        main(
+            ["interpolate", str(onnx_model), "--seeds", "3,7", "--steps", "4", "--method", "lerp", "--out", str(strip)]
+        )
+        == 0
+    )
     assert Image.open(strip).size == (4 * 34 + 2, 36)
 
 
 def test_arithmetic_figure(onnx_model, tmp_path):
     out = tmp_path / "a.png"
-    assert main(["arithmetic", str(onnx_model), "--plus", "1,2,3", "--minus", "4,5,6", "--plus", "7,8,9",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["arithmetic", str(onnx_model), "--plus", "1,2,3", "--minus", "4,5,6", "--plus", "7,8,9", "--out", str(out)]
+        )
+        == 0
+    )
     assert Image.open(out).size == (9 * 34 + 2, 4 * 34 + 2)  # 3 term rows + the result row
 
 

@@ -1,5 +1,6 @@
 """DDP under torchrun, on CPU with gloo: two processes with half the batch each equal one process
 with the whole batch, and the run directory is written once."""
+
 import json
 import subprocess
 import sys
@@ -29,8 +30,9 @@ def one_step(world: distributed.World, sync_bn: bool) -> dict:
     real = torch.rand(8, 3, 32, 32, generator=gen) * 2 - 1
     z = torch.randn(8, CFG.nz, 1, 1, generator=gen)
     step(real[world.part(8)], z[world.part(8)])
-    return {f"{n}.{k}": p.grad.clone() for n, m in (("g", g), ("d", d))
-            for k, p in distributed.unwrap(m).named_parameters()}
+    return {
+        f"{n}.{k}": p.grad.clone() for n, m in (("g", g), ("d", d)) for k, p in distributed.unwrap(m).named_parameters()
+    }
 
 
 def worker(rank: int, store: str, out: str, sync_bn: bool) -> None:
@@ -69,12 +71,25 @@ def test_world_splits_the_global_batch():
     assert [(p.start, p.stop) for p in parts] == [(0, 32), (32, 64), (64, 96), (96, 128)]
 
 
+@pytest.mark.slow
 def test_torchrun_trains_and_writes_the_run_once(tmp_path):
     def run(out, *launcher):
-        args = [*TINY, "--max-steps", "3", "--sample-every", "3", "--precision", "fp32", "--threads", "1",
-                "--out", str(out)]
-        return subprocess.run([sys.executable, *launcher, "-m", "train", *args, "--sync-bn"],
-                              capture_output=True, text=True, timeout=300)
+        args = [
+            *TINY,
+            "--max-steps",
+            "3",
+            "--sample-every",
+            "3",
+            "--precision",
+            "fp32",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ]
+        return subprocess.run(
+            [sys.executable, *launcher, "-m", "train", *args, "--sync-bn"], capture_output=True, text=True, timeout=300
+        )
 
     ddp = run(tmp_path / "ddp", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
     assert ddp.returncode == 0, ddp.stderr[-2000:]

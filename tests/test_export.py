@@ -9,8 +9,8 @@ from export.__main__ import main as export_main
 from export.fold import fold_batchnorm, recalibrate_batchnorm
 from export.formats import select
 from export.torchscript_export import load_torchscript
-from train.checkpoint import load_checkpoint, save_checkpoint
 from support import randomise_bn
+from train.checkpoint import load_checkpoint, save_checkpoint
 from train.model import Generator
 
 
@@ -43,8 +43,11 @@ def test_recalibration_recomputes_statistics():
 
 def test_formats_table_validates():
     assert [f.filename for f in select("torchscript, onnx", ["fp32"])] == ["generator.onnx", "generator.torchscript"]
-    assert [f.filename for f in select("onnx", ["fp32", "fp16", "int8"])] == \
-        ["generator.onnx", "generator.fp16.onnx", "generator.int8.onnx"]
+    assert [f.filename for f in select("onnx", ["fp32", "fp16", "int8"])] == [
+        "generator.onnx",
+        "generator.fp16.onnx",
+        "generator.int8.onnx",
+    ]
     for bad in ("", "onnx,tflite"):
         with pytest.raises(ValueError, match="--formats"):
             select(bad, ["fp32"])
@@ -68,8 +71,12 @@ def test_export_writes_checked_files(exported, tiny_run):
     assert meta.bn_folded and not meta.bn_recalibrated and len(meta.weights_sha256) == 64
     assert meta.training_config["ngf"] == 8
     report = json.loads((exported / "parity.json").read_text())
-    assert report["passed"] and {r["format"] for r in report["formats"]} == \
-        {"generator.onnx", "generator.torchscript", "generator.fp16.onnx", "generator.int8.onnx"}
+    assert report["passed"] and {r["format"] for r in report["formats"]} == {
+        "generator.onnx",
+        "generator.torchscript",
+        "generator.fp16.onnx",
+        "generator.int8.onnx",
+    }
     fp32 = [r for r in report["formats"] if r["precision"] == "fp32"]
     assert all(r["max_abs"] <= 1e-5 and [b["batch_size"] for b in r["batches"]] == [1, 3, 64] for r in fp32)
 
@@ -148,11 +155,15 @@ def test_torchscript_loads_with_torch_alone(exported):
     import subprocess
     import sys
 
-    code = ("import sys\n"
-            "for name in ('train', 'export', 'dcgan_runtime'): sys.modules[name] = None  # the project is unimportable\n"
-            "import torch\n"
-            f"extra = {{'dcgan': ''}}\nm = torch.jit.load({str(exported / 'generator.torchscript')!r}, _extra_files=extra)\n"
-            "print(tuple(m(torch.zeros(3, 100, 1, 1)).shape), len(extra['dcgan']) > 100)")
+    code = (
+        "import sys\n"
+        "for name in ('train', 'export', 'dcgan_runtime'):\n"
+        "    sys.modules[name] = None  # the project is unimportable\n"
+        "import torch\n"
+        "extra = {'dcgan': ''}\n"
+        f"m = torch.jit.load({str(exported / 'generator.torchscript')!r}, _extra_files=extra)\n"
+        "print(tuple(m(torch.zeros(3, 100, 1, 1)).shape), len(extra['dcgan']) > 100)"
+    )
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(3, 3, 32, 32) True"
 

@@ -1,4 +1,5 @@
 """The int8 path: the exact phase rewrite, the quantized export, and the runtime loading it."""
+
 import json
 
 import numpy as np
@@ -12,8 +13,8 @@ from dcgan_runtime.metadata import KEY, Metadata
 from export.__main__ import main as export_main
 from export.fold import fold_batchnorm
 from export.rewrite import FORMS, PhaseConv, phase_decompose, phase_kernel, project_first_layer
-from train.model import Generator as TorchGenerator
 from support import randomise_bn
+from train.model import Generator as TorchGenerator
 
 
 @pytest.mark.parametrize("form", list(FORMS))
@@ -63,7 +64,9 @@ def test_runtime_loads_int8_by_folder_and_precision(exported):
     assert g.path.name == "generator.int8.onnx" and g.metadata.precision == "int8"
     assert Generator.load(exported, device="cpu").path.name == "generator.onnx"
     whole = g.generate(seeds=range(12))
-    parts = np.concatenate([g.generate(seeds=range(i, i + 5), batch_size=2) for i in (0, 5)] + [g.generate(seeds=[10, 11])])
+    parts = np.concatenate(
+        [g.generate(seeds=range(i, i + 5), batch_size=2) for i in (0, 5)] + [g.generate(seeds=[10, 11])]
+    )
     assert np.array_equal(whole, parts)  # integer arithmetic: batching cannot change a pixel
     fp32 = Generator.load(exported, device="cpu").generate(seeds=range(12))
     assert np.abs(whole.astype(int) - fp32).mean() < 2  # close to fp32 (grey levels), not equal to it
@@ -84,7 +87,10 @@ def test_cli_info_and_generate_with_precision(exported, tmp_path, capsys):
     assert main(["info", str(exported), "--precision", "int8"]) == 0
     out = capsys.readouterr().out
     assert "int8" in out and "calibration_latents: 256" in out
-    assert main(["generate", str(exported), "--precision", "int8", "--seeds", "0-3", "--out", str(tmp_path / "g.png")]) == 0
+    assert (
+        main(["generate", str(exported), "--precision", "int8", "--seeds", "0-3", "--out", str(tmp_path / "g.png")])
+        == 0
+    )
     assert (tmp_path / "g.png").is_file()
     assert main(["info", str(exported / "generator.onnx"), "--precision", "int8"]) == 1
     assert "holds fp32 weights, not int8" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Quality metrics on cases with known answers, best.pt during training, and the evaluate command."""
+
 import json
 
 import numpy as np
@@ -19,7 +20,9 @@ def faces():
 
 
 def blur(x):
-    return torch.nn.functional.avg_pool2d(torch.from_numpy(x.astype(np.float32)), 3, 1, 1).round().numpy().astype(np.uint8)
+    return (
+        torch.nn.functional.avg_pool2d(torch.from_numpy(x.astype(np.float32)), 3, 1, 1).round().numpy().astype(np.uint8)
+    )
 
 
 def test_swd_orders_known_cases(faces):

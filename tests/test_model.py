@@ -25,8 +25,13 @@ def test_paper_parameter_counts():
 def test_architecture_is_the_paper_s():
     g, d = build_models(TrainConfig())
     convs = [m for m in g.main if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert [(c.in_channels, c.out_channels, c.stride[0]) for c in convs] == \
-        [(100, 512, 1), (512, 256, 2), (256, 128, 2), (128, 64, 2), (64, 3, 2)]
+    assert [(c.in_channels, c.out_channels, c.stride[0]) for c in convs] == [
+        (100, 512, 1),
+        (512, 256, 2),
+        (256, 128, 2),
+        (128, 64, 2),
+        (64, 3, 2),
+    ]
     assert all(c.bias is None for c in convs)
     assert isinstance(g.main[-1], torch.nn.Tanh)
     kinds = {type(m).__name__ for m in d.modules()}

@@ -1,4 +1,5 @@
 """Training survives faults: SIGKILL at random moments, corrupt checkpoints, divergence, a full disk."""
+
 import json
 import random
 import subprocess
@@ -21,16 +22,21 @@ def weights(run):
 
 
 def start(out, *extra):
-    return subprocess.Popen([sys.executable, "-m", "train", *TINY, *STEPS, "--out", str(out), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "train", *TINY, *STEPS, "--out", str(out), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_is_bit_exact(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert train_tiny(straight, *STEPS) == 0
     rng = random.Random(0)
     kills, extra = 0, []
-    for attempt in range(8):
+    for _attempt in range(8):
         proc = start(killed, *extra)
         last = killed / "checkpoints" / "last.pt"
         deadline = time.time() + 60
@@ -146,6 +152,10 @@ def test_a_checkpoint_that_runs_code_is_refused_and_nothing_runs(tmp_path):
     assert not marker.exists()
     save_checkpoint(tmp_path / "ok.pt", {"step": 1})
     assert load_checkpoint(tmp_path / "ok.pt")["step"] == 1
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "ok.pt").read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(tmp_path / "cut.pt")
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
 
 
 def test_version_1_checkpoints_without_a_checksum_still_load(tmp_path):

@@ -1,4 +1,5 @@
 """`dcgan serve`: the HTTP API against a real server on a free local port, and the page in headless Chromium."""
+
 from __future__ import annotations
 
 import io
@@ -116,17 +117,22 @@ def test_bad_requests_get_400_json(server, path, message):
     assert message in json.loads(body)["error"]
 
 
-@pytest.mark.parametrize("body,message", [
-    ({"latents": [[0.0] * 99]}, "shape"),
-    ({"latents": [[float("nan")] + [0.0] * 99]}, "NaN"),
-    ({"latents": [["a"] * 100]}, "numbers only"),
-    ({"latents": []}, "list of 1 to 256"),
-    ({"latents": [[0.0] * 100] * 300}, "list of 1 to 256"),
-    ({"latents": [[0.0] * 100], "grid": 7}, "'grid' must be a string"),
-    ([1, 2, 3], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ({"latents": [[0.0] * 99]}, "shape"),
+        ({"latents": [[float("nan")] + [0.0] * 99]}, "NaN"),
+        ({"latents": [["a"] * 100]}, "numbers only"),
+        ({"latents": []}, "list of 1 to 256"),
+        ({"latents": [[0.0] * 100] * 300}, "list of 1 to 256"),
+        ({"latents": [[0.0] * 100], "grid": 7}, "'grid' must be a string"),
+        ([1, 2, 3], "JSON object"),
+    ],
+)
 def test_bad_posts_get_400_json(server, body, message):
-    status, ctype, out = post_json(server + "/api/generate", body)  # json.dumps writes NaN as the server's json reads it
+    status, ctype, out = post_json(
+        server + "/api/generate", body
+    )  # json.dumps writes NaN as the server's json reads it
     assert status == 400 and message in json.loads(out)["error"]
 
 
@@ -159,20 +165,30 @@ def chromium() -> str:
     return path
 
 
+@pytest.mark.slow
 def test_page_in_headless_chromium(server):
     executable = chromium()
     from playwright.sync_api import sync_playwright
 
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync"]
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=flags, headless=True)
         page = browser.new_page(viewport={"width": 1100, "height": 1600})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server + "/")
-        page.wait_for_function("[...document.querySelectorAll('#grid img')].length === 16 && "
-                               "[...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_function(
+            "[...document.querySelectorAll('#grid img')].length === 16 && "
+            "[...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
         assert "32x32" in page.inner_text("#model") and "CPUExecutionProvider" in page.inner_text("#model")
         page.click("#grid img[data-seed='3']")
         page.click("#grid img[data-seed='5']")

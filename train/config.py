@@ -6,6 +6,7 @@ Later stages (export, runtime) read the architecture from here, so they need no 
 >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
 True
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,8 +49,11 @@ class TrainConfig:
     sample_every: int = 100  # steps between fixed-noise sample grids
 
     def __post_init__(self) -> None:
-        wrong = [f"{f.name} must be {f.type}, got {getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                 if not _is(getattr(self, f.name), f.type)]
+        wrong = [
+            f"{f.name} must be {f.type}, got {getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if not _is(getattr(self, f.name), f.type)
+        ]
         if wrong:
             raise ValueError("invalid training config: " + "; ".join(wrong))
         for f in dataclasses.fields(self):
@@ -85,7 +89,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Build from a saved dict; unknown keys are an error, missing keys take defaults."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
@@ -93,7 +97,7 @@ class TrainConfig:
             raise ValueError(f"unknown config keys {unknown}: saved by a newer version of this tool?")
         return cls(**d)
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> str:
@@ -106,5 +110,6 @@ def _is(value: Any, type_name: str) -> bool:
         return isinstance(value, bool)
     if isinstance(value, bool):
         return False
-    return {"str": isinstance(value, str), "int": isinstance(value, int),
-            "float": isinstance(value, (int, float))}[type_name]
+    return {"str": isinstance(value, str), "int": isinstance(value, int), "float": isinstance(value, (int, float))}[
+        type_name
+    ]

@@ -7,13 +7,16 @@ Every source becomes one in-memory uint8 tensor (N, C, H, W) at the configured s
 >>> tuple(ds.images.shape), ds.name
 ((8, 1, 32, 32), 'toyfaces')
 """
+
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import stat
 import struct
 import warnings
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,9 @@ from train.toyfaces import make_toyfaces
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 BACKGROUND = (255, 255, 255)  # transparent pixels are composited onto this
+MAX_PIXELS = 6000 * 6000  # an image file larger than this (after JPEG draft decoding) is skipped, not decoded
+MAX_SIDE = 4096  # IDX images: at most this many pixels a side
+MAX_IDX_BYTES = 512 * 2**20  # IDX files: at most this much pixel data (Fashion-MNIST's training set is 47 MB)
 
 
 class DataError(ValueError):
@@ -66,6 +72,7 @@ def load_dataset(data: str, image_size: int, channels: int, num_images: int = 20
 
 # ---------------------------------------------------------------- image folders
 
+
 def _find_images(root: Path) -> list[Path]:
     """Image-named files under root. Folder symlinks are not followed (no loops); every name is
     returned, and `load_image` refuses what is not a regular file (a FIFO would block forever)."""
@@ -78,14 +85,22 @@ def _find_images(root: Path) -> list[Path]:
 def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
     """One image file -> uint8 (C, H, W): first frame, alpha over BACKGROUND, centre crop, resize.
 
-    Raises OSError for what is not a readable regular file, and Pillow's DecompressionBombError for
-    images of more than twice `Image.MAX_IMAGE_PIXELS` pixels.
+    Raises OSError for what is not a readable regular file, and ValueError for images of more than
+    MAX_PIXELS pixels (checked from the header, before decoding; JPEGs decode at a reduced scale
+    first). 16-bit grey images are scaled to 8 bits, not clipped.
     """
     if not stat.S_ISREG(os.stat(path).st_mode):  # follows file symlinks; a loop raises OSError (ELOOP)
         raise OSError("not a regular file")
     with Image.open(path) as im:
         im.seek(0)
+        im.draft("L" if channels == 1 else "RGB", (image_size, image_size))  # JPEG: decode at 1/2..1/8 scale
+        if im.size[0] * im.size[1] > MAX_PIXELS:
+            raise ValueError(
+                f"{im.size[0]}x{im.size[1]} pixels is more than the {MAX_PIXELS:,} this loader decodes: shrink the file"
+            )
         im.load()
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale to 8 bits
+            im = Image.fromarray((np.asarray(im, dtype=np.uint32) // 257).clip(0, 255).astype(np.uint8))
         if im.mode == "P" or im.mode in ("LA", "PA", "RGBa", "La"):
             im = im.convert("RGBA")
         if im.mode == "RGBA":
@@ -118,14 +133,17 @@ def _load_folder(root: Path, image_size: int, channels: int) -> Dataset:
     images = [r for r in results if not isinstance(r, str)]
     errors = [r for r in results if isinstance(r, str)]
     if errors:
-        warnings.warn(f"skipped {len(errors)} of {len(files)} files that could not be read as images "
-                      f"(first: {errors[0]})", stacklevel=2)
+        warnings.warn(
+            f"skipped {len(errors)} of {len(files)} files that could not be read as images (first: {errors[0]})",
+            stacklevel=2,
+        )
     if not images:
         raise DataError(f"none of the {len(files)} image files under {str(root)!r} could be read")
     return Dataset(torch.from_numpy(np.stack(images)), root.name, skipped=len(errors))
 
 
 # ---------------------------------------------------------------- IDX (MNIST format)
+
 
 def _idx_image_files(path: Path) -> list[Path]:
     """IDX image files at `path`: the file itself, or a folder's `train-images*` (else every `*images*`)."""
@@ -146,20 +164,39 @@ def _is_idx(path: Path) -> bool:
     try:
         with _open_maybe_gzip(path) as f:
             head = f.read(4)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"{str(path)!r} is a damaged gzip file ({type(e).__name__}: {e}): download it again") from None
     except OSError:
         return False
     return len(head) == 4 and head[:3] == b"\x00\x00\x08" and head[3] == 3
 
 
 def read_idx(path: Path, ndim: int = 3) -> np.ndarray:
-    """An IDX file of unsigned bytes: images (N, rows, cols) with ndim=3, labels (N,) with ndim=1."""
-    with _open_maybe_gzip(path) as f:
-        magic = f.read(4)
-        if len(magic) < 4 or magic[:3] != b"\x00\x00\x08" or magic[3] != ndim:
-            raise DataError(f"{str(path)!r} is not an IDX file of unsigned bytes with {ndim} dimension(s)")
-        dims = struct.unpack(f">{ndim}I", f.read(4 * ndim))
-        data = f.read()
-    if len(data) != np.prod(dims):
+    """An IDX file of unsigned bytes: images (N, rows, cols) with ndim=3, labels (N,) with ndim=1.
+
+    The header's sizes are checked (each at least 1, images at most MAX_SIDE a side, MAX_IDX_BYTES in
+    all) before anything is read, and exactly the declared bytes are read: a file that declares more
+    than it holds is called truncated without allocating what it declared.
+    """
+    try:
+        with _open_maybe_gzip(path) as f:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[:3] != b"\x00\x00\x08" or magic[3] != ndim:
+                raise DataError(f"{str(path)!r} is not an IDX file of unsigned bytes with {ndim} dimension(s)")
+            header = f.read(4 * ndim)
+            if len(header) < 4 * ndim:
+                raise DataError(f"{str(path)!r} is truncated inside its header")
+            dims = struct.unpack(f">{ndim}I", header)
+            size = math.prod(dims)
+            if min(dims) < 1 or (ndim == 3 and max(dims[1:]) > MAX_SIDE) or size > MAX_IDX_BYTES:
+                raise DataError(
+                    f"{str(path)!r} declares {dims}: every size must be at least 1, images at most "
+                    f"{MAX_SIDE} pixels a side and {MAX_IDX_BYTES // 2**20} MiB in all (split larger sets)"
+                )
+            data = f.read(size)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"{str(path)!r} is a damaged gzip file ({type(e).__name__}: {e}): download it again") from None
+    if len(data) != size:
         raise DataError(f"{str(path)!r} is truncated: header says {dims}, found {len(data)} bytes of pixels")
     return np.frombuffer(data, np.uint8).reshape(dims)
 
@@ -172,6 +209,12 @@ def fit_grey(images: np.ndarray, image_size: int, channels: int) -> torch.Tensor
         top, left = (image_size - h) // 2, (image_size - w) // 2
         t = torch.nn.functional.pad(t, (left, image_size - w - left, top, image_size - h - top))
     else:
-        t = torch.nn.functional.interpolate(t.float(), size=(image_size, image_size), mode="bilinear",
-                                            antialias=True, align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
+        t = (
+            torch.nn.functional.interpolate(
+                t.float(), size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False
+            )
+            .round_()
+            .clamp_(0, 255)
+            .to(torch.uint8)
+        )
     return t.expand(n, channels, image_size, image_size).contiguous()

@@ -9,6 +9,7 @@ the whole batch computes; with --sync-bn BatchNorm normalises over the whole bat
 >>> World().is_main, World().size
 (True, 1)
 """
+
 from __future__ import annotations
 
 import os
@@ -118,8 +119,9 @@ def convert_sync_batchnorm(model: nn.Module) -> nn.Module:
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if type(child) is nn.BatchNorm2d:
-                bn = GlobalBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                       child.track_running_stats).to(child.weight.device)
+                bn = GlobalBatchNorm2d(
+                    child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+                ).to(child.weight.device)
                 bn.load_state_dict(child.state_dict())
                 setattr(parent, name, bn)
     return model

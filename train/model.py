@@ -7,6 +7,7 @@ The classic 64x64 model; other sizes add or drop one stride-2 stage per factor o
 >>> count_params(g), count_params(d)
 (3576704, 2765568)
 """
+
 from __future__ import annotations
 
 import torch

@@ -30,8 +30,15 @@ class Sampler:
     inf
     """
 
-    def __init__(self, real: torch.Tensor, nz: int, seed: int, device: torch.device, samples_dir: Path,
-                 best: float = float("inf")):
+    def __init__(
+        self,
+        real: torch.Tensor,
+        nz: int,
+        seed: int,
+        device: torch.device,
+        samples_dir: Path,
+        best: float = float("inf"),
+    ):
         n = min(SWD_IMAGES, len(real))
         self.real = real[np.random.RandomState([seed, 7]).permutation(len(real))[:n]].numpy()
         self.z = artifacts.fixed_latents(range(max(n, len(SAMPLE_SEEDS))), nz).to(device)
@@ -41,10 +48,10 @@ class Sampler:
         """Save step's grid and return its SWD (x1e3) against the real images."""
         g.eval()  # the running statistics: what export ships
         with torch.no_grad():
-            images = torch.cat([g(self.z[i:i + 128]) for i in range(0, len(self.z), 128)]).float().cpu()
+            images = torch.cat([g(self.z[i : i + 128]) for i in range(0, len(self.z), 128)]).float().cpu()
         g.train()
-        artifacts.save_samples(images[:len(SAMPLE_SEEDS)], self.samples_dir / f"step{step:06d}.png")
-        return swd(pixels(images[:len(self.real)]), self.real)["mean"]
+        artifacts.save_samples(images[: len(SAMPLE_SEEDS)], self.samples_dir / f"step{step:06d}.png")
+        return swd(pixels(images[: len(self.real)]), self.real)["mean"]
 
     def improves(self, score: float) -> bool:
         """Whether `score` beats the best so far (and becomes it)."""

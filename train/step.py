@@ -4,6 +4,7 @@ Same algorithm as pytorch/examples dcgan (D on a real batch and a fake batch, th
 updated D, BCE on logits), run faster: channels_last, bf16 autocast where the CPU has native bf16
 (AMP on CUDA), and no D weight gradients in the G step (they are never used).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,9 +37,13 @@ def cpu_has_bf16() -> bool:
 
 def pick_execution(cfg: TrainConfig) -> Execution:
     if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("--device cuda was asked for, but no CUDA GPU is usable here "
-                          "(torch.cuda.is_available() is False): use --device cpu or auto")
-    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+        raise DeviceError(
+            "--device cuda was asked for, but no CUDA GPU is usable here "
+            "(torch.cuda.is_available() is False): use --device cpu or auto"
+        )
+    device = torch.device(
+        "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
+    )
     if cfg.precision == "fp32":
         return Execution(device, None)
     if device.type == "cuda":
@@ -86,8 +91,9 @@ class GANStep:
             fake = self.g(z)
             out_real = self.d(real).float()
             out_fake = self.d(fake.detach()).float()
-            loss_d = (F.binary_cross_entropy_with_logits(out_real, torch.ones_like(out_real))
-                      + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake)))
+            loss_d = F.binary_cross_entropy_with_logits(
+                out_real, torch.ones_like(out_real)
+            ) + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake))
         self._backward_step(loss_d, self.opt_d)
         # (2) G: maximise log D(G(z)) against the updated D; D's weights need no gradients here, so under
         # DDP this pass goes around the wrapper (nothing of D's to all-reduce)
@@ -101,12 +107,19 @@ class GANStep:
             self.d.requires_grad_(True)
         if self.scaler is not None:
             self.scaler.update()
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
-                "d_x": torch.sigmoid(out_real).mean().item(), "d_g_z": torch.sigmoid(out_fake).mean().item()}
+        return {
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "d_x": torch.sigmoid(out_real).mean().item(),
+            "d_g_z": torch.sigmoid(out_fake).mean().item(),
+        }
 
     def state_dict(self) -> dict:
-        return {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler else {}}
+        return {
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else {},
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.opt_g.load_state_dict(state["opt_g"])

@@ -54,16 +54,18 @@ def _descriptors(level: np.ndarray, per_image: int, rng: np.random.RandomState, 
     ys = rng.randint(0, h - size + 1, (n, per_image))
     xs = rng.randint(0, w - size + 1, (n, per_image))
     idx = np.arange(size)
-    patches = level[np.arange(n)[:, None, None, None], :, (ys[..., None] + idx)[..., None],
-                    (xs[..., None] + idx)[:, :, None, :]]  # (n, per_image, size, size, c)
+    patches = level[
+        np.arange(n)[:, None, None, None], :, (ys[..., None] + idx)[..., None], (xs[..., None] + idx)[:, :, None, :]
+    ]  # (n, per_image, size, size, c)
     d = patches.reshape(n * per_image, size, size, c).transpose(0, 3, 1, 2)
     d = d - d.mean(axis=(0, 2, 3), keepdims=True)  # per-set normalisation, per channel
     d = d / (d.std(axis=(0, 2, 3), keepdims=True) + 1e-8)
     return d.reshape(len(d), -1)
 
 
-def _sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.RandomState, repeats: int = 4,
-                        dirs: int = 128) -> float:
+def _sliced_wasserstein(
+    a: np.ndarray, b: np.ndarray, rng: np.random.RandomState, repeats: int = 4, dirs: int = 128
+) -> float:
     results = []
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     for _ in range(repeats):

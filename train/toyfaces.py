@@ -10,6 +10,7 @@ checks the DCGAN paper's latent arithmetic against them.
 >>> sorted(faces.attributes)[:3]
 ['background', 'glasses', 'hair']
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,9 +18,21 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-HAIR = {"black": (30, 25, 25), "brown": (110, 65, 30), "blonde": (225, 190, 100), "red": (180, 60, 30), "grey": (160, 160, 165)}
+HAIR = {
+    "black": (30, 25, 25),
+    "brown": (110, 65, 30),
+    "blonde": (225, 190, 100),
+    "red": (180, 60, 30),
+    "grey": (160, 160, 165),
+}
 SKIN = {"light": (250, 220, 195), "tan": (225, 180, 140), "brown": (170, 115, 80), "dark": (105, 70, 50)}
-BACKGROUND = {"sky": (135, 185, 230), "mint": (170, 220, 180), "peach": (245, 200, 170), "lilac": (200, 180, 225), "white": (240, 240, 240)}
+BACKGROUND = {
+    "sky": (135, 185, 230),
+    "mint": (170, 220, 180),
+    "peach": (245, 200, 170),
+    "lilac": (200, 180, 225),
+    "white": (240, 240, 240),
+}
 ATTRIBUTE_VALUES = {"hair": tuple(HAIR), "skin": tuple(SKIN), "background": tuple(BACKGROUND)}
 
 

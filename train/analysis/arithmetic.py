@@ -17,14 +17,15 @@ faces-london photos by smile and gender.
 Interpolation: along slerp and lerp paths between random latents, how often each attribute changes
 at most once, and the perceptual path length in pixel space (StyleGAN's PPL with pixel MSE).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -51,17 +52,36 @@ class Experiment:
 
 
 def describe(concept: dict) -> str:
-    words = {("smiling", 1): "smiling", ("smiling", 0): "neutral", ("glasses", 1): "with glasses",
-             ("glasses", 0): "without glasses", ("male", 1): "man", ("male", 0): "woman"}
+    words = {
+        ("smiling", 1): "smiling",
+        ("smiling", 0): "neutral",
+        ("glasses", 1): "with glasses",
+        ("glasses", 0): "without glasses",
+        ("male", 1): "man",
+        ("male", 0): "woman",
+    }
     return " ".join(words.get(kv, f"{kv[0]}={kv[1]}") for kv in concept.items())
 
 
-TOY = (Experiment("smile", ((1, {"smiling": 1, "glasses": 1}), (-1, {"smiling": 0, "glasses": 1}),
-                            (1, {"smiling": 0, "glasses": 0})), {"smiling": 1, "glasses": 0}),
-       Experiment("glasses", ((1, {"smiling": 0, "glasses": 1}), (-1, {"smiling": 0, "glasses": 0}),
-                              (1, {"smiling": 1, "glasses": 0})), {"smiling": 1, "glasses": 1}))
-REAL = (Experiment("smiling_man", ((1, {"smiling": 1, "male": 0}), (-1, {"smiling": 0, "male": 0}),
-                                   (1, {"smiling": 0, "male": 1})), {"smiling": 1, "male": 1}),)
+TOY = (
+    Experiment(
+        "smile",
+        ((1, {"smiling": 1, "glasses": 1}), (-1, {"smiling": 0, "glasses": 1}), (1, {"smiling": 0, "glasses": 0})),
+        {"smiling": 1, "glasses": 0},
+    ),
+    Experiment(
+        "glasses",
+        ((1, {"smiling": 0, "glasses": 1}), (-1, {"smiling": 0, "glasses": 0}), (1, {"smiling": 1, "glasses": 0})),
+        {"smiling": 1, "glasses": 1},
+    ),
+)
+REAL = (
+    Experiment(
+        "smiling_man",
+        ((1, {"smiling": 1, "male": 0}), (-1, {"smiling": 0, "male": 0}), (1, {"smiling": 0, "male": 1})),
+        {"smiling": 1, "male": 1},
+    ),
+)
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -93,35 +113,62 @@ def matches(probs: dict, concept: dict) -> np.ndarray:
     return np.all([probs[a].argmax(1) == v for a, v in concept.items()], axis=0)
 
 
-def pick_exemplars(conf: np.ndarray, member: np.ndarray, k: int, trials: int, rng: np.random.RandomState,
-                   what: str = "", top: int = 0) -> np.ndarray:
+def pick_exemplars(
+    conf: np.ndarray, member: np.ndarray, k: int, trials: int, rng: np.random.RandomState, what: str = "", top: int = 0
+) -> np.ndarray:
     """(trials, k) pool indices: each trial draws k distinct pool samples classified as the concept,
     among all of them (top=0) or the `top` ones the classifier is most confident about."""
-    ranked = np.flatnonzero(member)[np.argsort(-conf[member], kind="stable")][:top or None]
+    ranked = np.flatnonzero(member)[np.argsort(-conf[member], kind="stable")][: top or None]
     if len(ranked) < k:
-        raise ValueError(f"only {len(ranked)} pool samples look {what or 'like the concept'}, fewer than k={k}: "
-                         "grow --pool or lower k")
+        raise ValueError(
+            f"only {len(ranked)} pool samples look {what or 'like the concept'}, fewer than k={k}: "
+            "grow --pool or lower k"
+        )
     return np.stack([rng.choice(ranked, k, replace=False) for _ in range(trials)])
 
 
-def run_experiment(exp: Experiment, pool_z: np.ndarray, pool_x: np.ndarray, pool_probs: dict, k: int, trials: int,
-                   decode: Decode, classify: Classify, seed: int = 0, top: int = 0) -> dict:
+def run_experiment(
+    exp: Experiment,
+    pool_z: np.ndarray,
+    pool_x: np.ndarray,
+    pool_probs: dict,
+    k: int,
+    trials: int,
+    decode: Decode,
+    classify: Classify,
+    seed: int = 0,
+    top: int = 0,
+) -> dict:
     """Success rates of latent and pixel arithmetic over `trials` exemplar draws, and the first draw's picks."""
     rng = np.random.RandomState([seed, k])
-    picks = [pick_exemplars(confidence(pool_probs, c), matches(pool_probs, c), k, trials, rng, describe(c), top)
-             for _, c in exp.terms]
-    z = np.stack([latent.arithmetic(plus=[pool_z[p[t]] for (s, _), p in zip(exp.terms, picks) if s > 0],
-                                     minus=[pool_z[p[t]] for (s, _), p in zip(exp.terms, picks) if s < 0])
-                  for t in range(trials)])
+    picks = [
+        pick_exemplars(confidence(pool_probs, c), matches(pool_probs, c), k, trials, rng, describe(c), top)
+        for _, c in exp.terms
+    ]
+    z = np.stack(
+        [
+            latent.arithmetic(
+                plus=[pool_z[p[t]] for (s, _), p in zip(exp.terms, picks) if s > 0],
+                minus=[pool_z[p[t]] for (s, _), p in zip(exp.terms, picks) if s < 0],
+            )
+            for t in range(trials)
+        ]
+    )
     pixel_sum = sum(s * pool_x[p].mean(1) for (s, _), p in zip(exp.terms, picks))  # (trials, C, H, W)
     # a mean of k Gaussian latents is short (norm ~ sqrt(dim / k)); the rescaled variant restores the
     # norm the generator was trained on, sqrt(dim)
     rescaled = z * np.sqrt(z.shape[1]) / np.linalg.norm(z, axis=1, keepdims=True)
     scores = {}
-    for name, x in (("latent", decode(z)), ("latent_rescaled", decode(rescaled)), ("pixels", np.clip(pixel_sum, -1, 1))):
+    for name, x in (
+        ("latent", decode(z)),
+        ("latent_rescaled", decode(rescaled)),
+        ("pixels", np.clip(pixel_sum, -1, 1)),
+    ):
         probs = classify(pixels(x))
-        scores[name] = {**rate(matches(probs, exp.target)),  # and each target attribute on its own:
-                        "per_attribute": {a: round(float(matches(probs, {a: v}).mean()), 4) for a, v in exp.target.items()}}
+        scores[name] = {
+            **rate(matches(probs, exp.target)),  # and each target attribute on its own:
+            "per_attribute": {a: round(float(matches(probs, {a: v}).mean()), 4) for a, v in exp.target.items()},
+        }
     return {"k": k, "trials": trials, **scores, "first_trial": [p[0].tolist() for p in picks], "first_result": z[0]}
 
 
@@ -134,8 +181,9 @@ def changes(labels: np.ndarray) -> np.ndarray:
     return (np.diff(labels, axis=1) != 0).sum(1)
 
 
-def interpolation(decode: Decode, classify: Classify, z0: np.ndarray, z1: np.ndarray, steps: int,
-                  eps: float = 1e-3, seed: int = 0) -> dict:
+def interpolation(
+    decode: Decode, classify: Classify, z0: np.ndarray, z1: np.ndarray, steps: int, eps: float = 1e-3, seed: int = 0
+) -> dict:
     """Per method: share of paths whose attributes change at most once, and pixel-space path length."""
     rng = np.random.RandomState(seed)
     t = rng.uniform(0, 1 - eps, len(z0))
@@ -147,10 +195,15 @@ def interpolation(decode: Decode, classify: Classify, z0: np.ndarray, z1: np.nda
         f = latent.slerp if method == "slerp" else latent.lerp
         ends = np.concatenate([f(a, b, np.array([ti, ti + eps])) for a, b, ti in zip(z0, z1, t)])
         x = decode(ends).astype(np.float64)
-        ppl = ((x[1::2] - x[0::2]) ** 2).mean(axis=(1, 2, 3)) / eps ** 2
+        ppl = ((x[1::2] - x[0::2]) ** 2).mean(axis=(1, 2, 3)) / eps**2
         lo, hi = np.percentile(ppl, [1, 99])
-        out[method] = {"at_most_one_change": smooth, "ppl_pixel_mse": {
-            "mean_1_99": round(float(ppl[(ppl >= lo) & (ppl <= hi)].mean()), 2), "median": round(float(np.median(ppl)), 2)}}
+        out[method] = {
+            "at_most_one_change": smooth,
+            "ppl_pixel_mse": {
+                "mean_1_99": round(float(ppl[(ppl >= lo) & (ppl <= hi)].mean()), 2),
+                "median": round(float(np.median(ppl)), 2),
+            },
+        }
     return out
 
 
@@ -199,28 +252,53 @@ EXAMPLES = """examples:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.analysis.arithmetic", description=__doc__, epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m train.analysis.arithmetic",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("source", help="generator.onnx, a run directory, or a checkpoint")
     p.add_argument("--out", required=True, help="folder for arithmetic.json and the figures")
     p.add_argument("--data", help="toyfaces or the faces-london folder (default: what the model trained on)")
-    p.add_argument("--pool", type=int, default=2000, help="samples to pick exemplars from (seeds 0..pool-1, default 2000)")
-    p.add_argument("--k", default="3,10", help="exemplars per concept, comma-separated (default 3,10; the paper used 3)")
+    p.add_argument(
+        "--pool", type=int, default=2000, help="samples to pick exemplars from (seeds 0..pool-1, default 2000)"
+    )
+    p.add_argument(
+        "--k", default="3,10", help="exemplars per concept, comma-separated (default 3,10; the paper used 3)"
+    )
     p.add_argument("--trials", type=int, default=200, help="exemplar draws per experiment and k (default 200)")
-    p.add_argument("--candidates", type=int, default=0,
-                   help="draw exemplars among this many most confident members of each concept (default 0: all)")
+    p.add_argument(
+        "--candidates",
+        type=int,
+        default=0,
+        help="draw exemplars among this many most confident members of each concept (default 0: all)",
+    )
     p.add_argument("--pairs", type=int, default=200, help="interpolation paths per method (default 200)")
     p.add_argument("--steps", type=int, default=16, help="images per interpolation path (default 16)")
-    p.add_argument("--classifier-images", type=int, default=2000, help="toy faces that train the classifier (default 2000)")
+    p.add_argument(
+        "--classifier-images", type=int, default=2000, help="toy faces that train the classifier (default 2000)"
+    )
     a = p.parse_args(argv)
     try:
         ks = [int(v) for v in a.k.split(",")]
-        if min(ks) < 1 or a.pool < 10 or a.trials < 1 or a.pairs < 2 or a.steps < 2 or a.classifier_images < 10 \
-                or (a.candidates and a.candidates < max(ks)) or a.candidates < 0:
+        if (
+            min(ks) < 1
+            or a.pool < 10
+            or a.trials < 1
+            or a.pairs < 2
+            or a.steps < 2
+            or a.classifier_images < 10
+            or (a.candidates and a.candidates < max(ks))
+            or a.candidates < 0
+        ):
             raise ValueError
     except ValueError:
-        print("error: --k takes positive integers (e.g. 3,10); --pool >= 10, --trials >= 1, --pairs >= 2, "
-              "--steps >= 2, --classifier-images >= 10, --candidates 0 or >= the largest k", file=sys.stderr)
+        print(
+            "error: --k takes positive integers (e.g. 3,10); --pool >= 10, --trials >= 1, --pairs >= 2, "
+            "--steps >= 2, --classifier-images >= 10, --candidates 0 or >= the largest k",
+            file=sys.stderr,
+        )
         return 2
     try:
         decode, cfg, label = load_decoder(Path(a.source))
@@ -233,8 +311,15 @@ def main(argv: list[str] | None = None) -> int:
     pool_z = latent.latents_from_seeds(range(a.pool), cfg.nz)
     pool_x = decode(pool_z)
     pool_probs = classify(pixels(pool_x))
-    report = {"source": a.source, "model": label, "data": a.data or cfg.data, "classifier": classifier, "pool": a.pool,
-              "candidates": a.candidates, "experiments": {}}
+    report = {
+        "source": a.source,
+        "model": label,
+        "data": a.data or cfg.data,
+        "classifier": classifier,
+        "pool": a.pool,
+        "candidates": a.candidates,
+        "experiments": {},
+    }
     print(f"classifier held-out accuracy: {classifier['held_out_accuracy']} ({classifier['held_out']})")
     for exp in experiments:
         entry = {"formula": str(exp), "random_latents": rate(matches(pool_probs, exp.target)), "by_k": []}
@@ -247,10 +332,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if k == ks[0]:
                 figure(exp, res, pool_z, pool_x, decode, out / f"arithmetic_{exp.name}.png")
-            entry["by_k"].append({key: res[key] for key in ("k", "trials", "latent", "latent_rescaled", "pixels",
-                                                            "first_trial")})
-            print(f"  k={k:<3} latents: {fmt(res['latent'])}\n        rescaled to norm sqrt(nz): "
-                  f"{fmt(res['latent_rescaled'])}\n        pixels: {fmt(res['pixels'])}")
+            entry["by_k"].append(
+                {key: res[key] for key in ("k", "trials", "latent", "latent_rescaled", "pixels", "first_trial")}
+            )
+            print(
+                f"  k={k:<3} latents: {fmt(res['latent'])}\n        rescaled to norm sqrt(nz): "
+                f"{fmt(res['latent_rescaled'])}\n        pixels: {fmt(res['pixels'])}"
+            )
         report["experiments"][exp.name] = entry
     z0, z1 = latent.latents_from_seed(a.pairs, 1, cfg.nz), latent.latents_from_seed(a.pairs, 2, cfg.nz)
     report["interpolation"] = {"pairs": a.pairs, "steps": a.steps, **interpolation(decode, classify, z0, z1, a.steps)}
@@ -263,9 +351,13 @@ def main(argv: list[str] | None = None) -> int:
         from train.analysis.metrics import nearest_neighbour_distances
 
         fake = pixels(pool_x[:500])
-        real = [nearest_neighbour_distances(photos[i:i + 1], np.delete(photos, i, 0))[0] for i in range(len(photos))]
-        report["memorisation"] = {"median_nn_distance_samples_to_photos": round(float(np.median(
-            nearest_neighbour_distances(fake, photos))), 4), "median_nn_distance_between_photos": round(float(np.median(real)), 4)}
+        real = [nearest_neighbour_distances(photos[i : i + 1], np.delete(photos, i, 0))[0] for i in range(len(photos))]
+        report["memorisation"] = {
+            "median_nn_distance_samples_to_photos": round(
+                float(np.median(nearest_neighbour_distances(fake, photos))), 4
+            ),
+            "median_nn_distance_between_photos": round(float(np.median(real)), 4),
+        }
         print(f"\nmemorisation (RMS pixel distance to the nearest training photo): {report['memorisation']}")
     atomic_write(out / "arithmetic.json", json.dumps(report, indent=2).encode())
     print(f"\nwrote {out / 'arithmetic.json'}, the figures arithmetic_<experiment>.png and walks.gif")

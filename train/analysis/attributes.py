@@ -10,6 +10,7 @@ $DCGAN_CACHE (default ~/.cache/dcgan) with their held-out accuracy.
 >>> {k: v.shape for k, v in predict(net, np.zeros((1, 3, 32, 32), np.uint8)).items()}
 {'smiling': (1, 2), 'glasses': (1, 2)}
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from train.analysis.features import cache_dir
 from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from train.data import DataError, load_image, to_model_range
-from train.analysis.features import cache_dir
 from train.toyfaces import ATTRIBUTE_VALUES, make_toyfaces
 
 TOY_HEADS = {"smiling": 2, "glasses": 2, "hair": len(ATTRIBUTE_VALUES["hair"])}
@@ -57,8 +58,14 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.roll(x, (dy, dx), (2, 3))
 
 
-def fit(net: AttributeNet, images: np.ndarray, labels: dict[str, np.ndarray], epochs: int, seed: int = 0,
-        batch_size: int = 64) -> AttributeNet:
+def fit(
+    net: AttributeNet,
+    images: np.ndarray,
+    labels: dict[str, np.ndarray],
+    epochs: int,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> AttributeNet:
     """Train on uint8 NCHW images with integer labels per head (Adam, cross-entropy summed over heads)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -69,7 +76,7 @@ def fit(net: AttributeNet, images: np.ndarray, labels: dict[str, np.ndarray], ep
     for epoch in range(epochs):
         perm = torch.from_numpy(np.random.RandomState([seed, epoch]).permutation(len(x)))
         for i in range(0, len(x), batch_size):
-            idx = perm[i:i + batch_size]
+            idx = perm[i : i + batch_size]
             out = net(_augment(to_model_range(x[idx]), gen))
             loss = sum(nn.functional.cross_entropy(out[k], y[k][idx]) for k in out)
             opt.zero_grad()
@@ -82,7 +89,7 @@ def fit(net: AttributeNet, images: np.ndarray, labels: dict[str, np.ndarray], ep
 def predict(net: AttributeNet, images: np.ndarray) -> dict[str, np.ndarray]:
     """uint8 NCHW images -> class probabilities per head, float (N, classes)."""
     net.eval()
-    outs = [net(to_model_range(torch.from_numpy(images[i:i + 500]))) for i in range(0, len(images), 500)]
+    outs = [net(to_model_range(torch.from_numpy(images[i : i + 500]))) for i in range(0, len(images), 500)]
     return {k: torch.cat([o[k] for o in outs]).softmax(1).numpy() for k in net.heads}
 
 
@@ -108,21 +115,33 @@ def _cached(name: str, build):
 
 def toy_labels(attributes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     hair = {v: i for i, v in enumerate(ATTRIBUTE_VALUES["hair"])}
-    return {"smiling": attributes["smiling"].astype(int), "glasses": attributes["glasses"].astype(int),
-            "hair": np.array([hair[h] for h in attributes["hair"]])}
+    return {
+        "smiling": attributes["smiling"].astype(int),
+        "glasses": attributes["glasses"].astype(int),
+        "hair": np.array([hair[h] for h in attributes["hair"]]),
+    }
 
 
-def toy_classifier(image_size: int = 64, channels: int = 3, n_train: int = 2000,
-                   epochs: int = 3) -> tuple[AttributeNet, dict]:
+def toy_classifier(
+    image_size: int = 64, channels: int = 3, n_train: int = 2000, epochs: int = 3
+) -> tuple[AttributeNet, dict]:
     """Smiling / glasses / hair for toy faces; report = held-out accuracy on faces of another seed."""
+
     def build():
         train = make_toyfaces(n_train, TOY_TRAIN_SEED, image_size, channels)
         test = make_toyfaces(max(200, n_train // 2), TOY_TEST_SEED, image_size, channels)
-        net = fit(AttributeNet(TOY_HEADS, channels, image_size), train.images.transpose(0, 3, 1, 2).copy(),
-                  toy_labels(train.attributes), epochs)
+        net = fit(
+            AttributeNet(TOY_HEADS, channels, image_size),
+            train.images.transpose(0, 3, 1, 2).copy(),
+            toy_labels(train.attributes),
+            epochs,
+        )
         acc = accuracy(net, test.images.transpose(0, 3, 1, 2).copy(), toy_labels(test.attributes))
-        return net, {"held_out_accuracy": acc, "held_out": f"{len(test.images):,} toy faces of seed {TOY_TEST_SEED}",
-                     "train_images": n_train}
+        return net, {
+            "held_out_accuracy": acc,
+            "held_out": f"{len(test.images):,} toy faces of seed {TOY_TEST_SEED}",
+            "train_images": n_train,
+        }
 
     return _cached(f"toyface_attributes_{image_size}_{channels}_n{n_train}_e{epochs}.pt", build)
 
@@ -155,21 +174,33 @@ def real_faces(root: Path, image_size: int = 64) -> tuple[np.ndarray, dict[str, 
     return np.stack(images), {"smiling": np.array(smiling), "male": np.array(male)}, np.array(person)
 
 
-def real_face_classifier(root: Path, image_size: int = 64, epochs: int = 40, folds: int = 5) -> tuple[AttributeNet, dict]:
+def real_face_classifier(
+    root: Path, image_size: int = 64, epochs: int = 40, folds: int = 5
+) -> tuple[AttributeNet, dict]:
     """Smiling / male for real faces; report = accuracy on held-out people (k-fold by person)."""
+
     def build():
         images, labels, person = real_faces(root, image_size)
         people = np.random.RandomState(0).permutation(np.unique(person))
         correct = {k: 0 for k in REAL_HEADS}
         for fold in range(folds):
             test = np.isin(person, people[fold::folds])
-            net = fit(AttributeNet(REAL_HEADS, 3, image_size), images[~test], {k: v[~test] for k, v in labels.items()}, epochs, fold)
+            net = fit(
+                AttributeNet(REAL_HEADS, 3, image_size),
+                images[~test],
+                {k: v[~test] for k, v in labels.items()},
+                epochs,
+                fold,
+            )
             for k, acc in accuracy(net, images[test], {k: v[test] for k, v in labels.items()}).items():
                 correct[k] += acc * int(test.sum())
-        report = {"held_out_accuracy": {k: round(float(c) / len(images), 4) for k, c in correct.items()},
-                  "held_out": f"{folds}-fold by person over {len(images)} photos of {len(people)} people"}
+        report = {
+            "held_out_accuracy": {k: round(float(c) / len(images), 4) for k, c in correct.items()},
+            "held_out": f"{folds}-fold by person over {len(images)} photos of {len(people)} people",
+        }
         return fit(AttributeNet(REAL_HEADS, 3, image_size), images, labels, epochs, folds), report
 
-    files = hashlib.sha256("".join(f"{p.name}:{p.stat().st_size};" for p in face_photos(Path(root), image_size))
-                           .encode()).hexdigest()[:12]  # a different photo set gets its own classifier
+    files = hashlib.sha256(
+        "".join(f"{p.name}:{p.stat().st_size};" for p in face_photos(Path(root), image_size)).encode()
+    ).hexdigest()[:12]  # a different photo set gets its own classifier
     return _cached(f"realface_attributes_{image_size}_e{epochs}_f{folds}_{files}.pt", build)

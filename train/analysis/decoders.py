@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -47,13 +47,14 @@ def torch_decoder(net: torch.nn.Module) -> Decode:
     @torch.no_grad()
     def decode(z: np.ndarray) -> np.ndarray:
         z = torch.from_numpy(np.ascontiguousarray(z, np.float32))
-        return torch.cat([net(z[i:i + 256].view(-1, nz, 1, 1)) for i in range(0, len(z), 256)]).numpy()
+        return torch.cat([net(z[i : i + 256].view(-1, nz, 1, 1)) for i in range(0, len(z), 256)]).numpy()
 
     return decode
 
 
 def sampler(decode: Decode, nz: int) -> Callable[..., np.ndarray]:
     """sample(n, seed) -> uint8 NCHW from latents drawn by the runtime's rule (one RandomState(seed) draw)."""
+
     def sample(n: int, seed: int = 0) -> np.ndarray:
         return pixels(decode(latents_from_seed(n, seed, nz)))
 

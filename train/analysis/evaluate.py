@@ -8,6 +8,7 @@ Real sets: Fashion-MNIST uses its train split as the pool and t10k as held-out; 
 training faces and fresh faces of the next seed; an image folder is split in two seeded halves
 (both were seen in training, so the memorisation baseline is "distance between distinct images").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ def real_sets(cfg: TrainConfig, data: str, n: int) -> tuple[np.ndarray, np.ndarr
     """(pool, held-out) uint8 NCHW, and whether Fashion-MNIST's in-domain features apply."""
     path = Path(data)
     if data != "toyfaces" and path.is_dir() and list(path.glob("t10k-images-idx3-ubyte*")):
+
         def split(name: str) -> np.ndarray:
             images = read_idx(next(path.glob(f"{name}-images-idx3-ubyte*")))
             return fit_grey(images, cfg.image_size, cfg.channels).numpy()
@@ -59,8 +61,11 @@ def nn_median(queries: np.ndarray, pool: np.ndarray) -> float:
 
 def score(fake: np.ndarray, pool: np.ndarray, heldout: np.ndarray, features=None, nn: float | None = None) -> dict:
     """Every metric of `fake` against the real sets (fake and heldout have the same size)."""
-    out = {"swd_x1e3": metrics.swd(fake, heldout), "ms_ssim": metrics.ms_ssim_diversity(fake),
-           "nn_distance_median": nn_median(fake, pool) if nn is None else nn}
+    out = {
+        "swd_x1e3": metrics.swd(fake, heldout),
+        "ms_ssim": metrics.ms_ssim_diversity(fake),
+        "nn_distance_median": nn_median(fake, pool) if nn is None else nn,
+    }
     if features is not None:
         net, real_features = features
         from train.analysis.features import embed
@@ -72,12 +77,18 @@ def score(fake: np.ndarray, pool: np.ndarray, heldout: np.ndarray, features=None
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.analysis.evaluate", description=__doc__, epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m train.analysis.evaluate",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("source", help="run directory, checkpoint, or generator.onnx")
     p.add_argument("--data", help="real data to compare with (default: what the model trained on)")
     p.add_argument("--n", type=int, default=1000, help="generated and held-out images per set (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="latent draw for the generated set (vary it to see metric noise)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="latent draw for the generated set (vary it to see metric noise)"
+    )
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args(argv)
     if not 64 <= a.n <= 20_000 or not 0 <= a.seed < 2**32:
@@ -101,19 +112,32 @@ def main(argv: list[str] | None = None) -> int:
     untrained = sampler(torch_decoder(build_generator(cfg).apply(weights_init).eval()), cfg.nz)
     rng = np.random.RandomState(1)
     heldout_nn = nn_median(heldout, pool)  # the ceiling's memorisation figure: real images the model never saw
-    rows = {"real vs held-out real (ceiling)": score(pool[rng.choice(len(pool), n, replace=False)], pool,
-                                                     heldout[:n], features, nn=heldout_nn),
-            label: score(sample(n, seed=a.seed), pool, heldout[:n], features),
-            "untrained generator (floor)": score(untrained(n, seed=0), pool, heldout[:n], features)}
-    report = {"source": str(a.source), "data": a.data or cfg.data, "n": n, "seed": a.seed,
-              "classifier_test_accuracy": accuracy, "rows": rows}
-    keys = ["swd_x1e3", "ms_ssim", "nn_distance_median"] + (["frechet_distance", "precision", "recall"] if in_domain else [])
+    rows = {
+        "real vs held-out real (ceiling)": score(
+            pool[rng.choice(len(pool), n, replace=False)], pool, heldout[:n], features, nn=heldout_nn
+        ),
+        label: score(sample(n, seed=a.seed), pool, heldout[:n], features),
+        "untrained generator (floor)": score(untrained(n, seed=0), pool, heldout[:n], features),
+    }
+    report = {
+        "source": str(a.source),
+        "data": a.data or cfg.data,
+        "n": n,
+        "seed": a.seed,
+        "classifier_test_accuracy": accuracy,
+        "rows": rows,
+    }
+    keys = ["swd_x1e3", "ms_ssim", "nn_distance_median"] + (
+        ["frechet_distance", "precision", "recall"] if in_domain else []
+    )
     print(f"{'':36}" + "".join(f"{k:>20}" for k in keys))
     for name, r in rows.items():
         cells = [r["swd_x1e3"]["mean"] if k == "swd_x1e3" else r[k] for k in keys]
         print(f"{name:36}" + "".join(f"{c:>20}" for c in cells))
-    print("nn_distance_median: median RMS pixel distance to the nearest training image (the ceiling row: held-out"
-          " real images); generated images much closer than held-out ones would be memorised")
+    print(
+        "nn_distance_median: median RMS pixel distance to the nearest training image (the ceiling row: held-out"
+        " real images); generated images much closer than held-out ones would be memorised"
+    )
     if accuracy is not None:
         print(f"feature extractor: Fashion-MNIST classifier, test accuracy {accuracy:.2%}")
     if a.json:

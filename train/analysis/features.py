@@ -4,6 +4,7 @@ FID needs an Inception network downloaded at run time; this needs nothing but th
 (2 epochs, about a minute on 2 CPU cores), cached under $DCGAN_CACHE or ~/.cache/dcgan, and reported
 with its test accuracy. Features are the 128-d penultimate layer.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,10 +24,19 @@ class FashionNet(nn.Module):
     def __init__(self):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 32 x 16 x 16
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 64 x 8 x 8
-            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 128 x 4 x 4
-            nn.Flatten(), nn.Linear(128 * 16, 128), nn.ReLU())
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 32 x 16 x 16
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 64 x 8 x 8
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 128 x 4 x 4
+            nn.Flatten(),
+            nn.Linear(128 * 16, 128),
+            nn.ReLU(),
+        )
         self.head = nn.Linear(128, 10)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,7 +74,7 @@ def load_classifier(root: Path, epochs: int = 2, seed: int = 0, train_images: in
     for epoch in range(epochs):
         perm = np.random.RandomState([seed, epoch]).permutation(len(x))
         for i in range(0, len(x), 256):
-            idx = perm[i:i + 256]
+            idx = perm[i : i + 256]
             loss = nn.functional.cross_entropy(net(to_model_range(torch.from_numpy(x[idx]))), torch.from_numpy(y[idx]))
             opt.zero_grad()
             loss.backward()
@@ -72,7 +82,9 @@ def load_classifier(root: Path, epochs: int = 2, seed: int = 0, train_images: in
     xt, yt = fashion_split(root, "t10k")
     net.eval()
     with torch.no_grad():
-        pred = torch.cat([net(to_model_range(torch.from_numpy(xt[i:i + 1000]))).argmax(1) for i in range(0, len(xt), 1000)])
+        pred = torch.cat(
+            [net(to_model_range(torch.from_numpy(xt[i : i + 1000]))).argmax(1) for i in range(0, len(xt), 1000)]
+        )
     accuracy = round(float((pred.numpy() == yt).mean()), 4)
     save_checkpoint(path, {"model": net.state_dict(), "test_accuracy": accuracy, "epochs": epochs})
     return net, accuracy
@@ -81,4 +93,6 @@ def load_classifier(root: Path, epochs: int = 2, seed: int = 0, train_images: in
 @torch.no_grad()
 def embed(net: FashionNet, images: np.ndarray) -> np.ndarray:
     """uint8 (N, 1, 32, 32) -> float32 (N, 128) features."""
-    return torch.cat([net.features(to_model_range(torch.from_numpy(images[i:i + 1000]))) for i in range(0, len(images), 1000)]).numpy()
+    return torch.cat(
+        [net.features(to_model_range(torch.from_numpy(images[i : i + 1000]))) for i in range(0, len(images), 1000)]
+    ).numpy()

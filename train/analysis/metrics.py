@@ -11,6 +11,7 @@ Images are uint8 NCHW numpy arrays throughout.
 >>> swd(a, a)["mean"]
 0.0
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -67,6 +68,7 @@ def ms_ssim_diversity(images: np.ndarray, pairs: int = 1000, seed: int = 0) -> f
 
 # ---------------------------------------------------------------- feature-space metrics
 
+
 def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
     """|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2), computed with symmetric eigendecompositions."""
     mu1, mu2 = f1.mean(0), f2.mean(0)
@@ -99,5 +101,5 @@ def nearest_neighbour_distances(queries: np.ndarray, pool: np.ndarray, chunk: in
     p = torch.from_numpy(np.asarray(pool, np.float64).reshape(len(pool), -1) / 255)
     best = torch.full((len(q),), float("inf"))
     for i in range(0, len(p), chunk * 8):
-        best = torch.minimum(best, torch.cdist(q, p[i:i + chunk * 8]).min(dim=1).values)
+        best = torch.minimum(best, torch.cdist(q, p[i : i + chunk * 8]).min(dim=1).values)
     return (best / np.sqrt(q.shape[1])).float().numpy()
