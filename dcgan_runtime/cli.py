@@ -43,7 +43,9 @@ EXAMPLES = {
   dcgan info generator.onnx --device cuda --json""",
     "serve": """examples:
   dcgan serve generator.onnx                     # then open http://127.0.0.1:8000/
-  dcgan serve generator.onnx --port 8080 --host 0.0.0.0   # reachable from other machines: mind who can""",
+  dcgan serve generator.onnx --allow-host dcgan.lan --port 8080   # also answer to that name
+  dcgan serve generator.onnx --host 0.0.0.0 --workers 4   # other machines can reach it: mind who can
+(needs the [serve] extra: pip install 'dcgan[serve]')""",
     "bench": """examples:
   dcgan bench generator.onnx --batch-sizes 1,8,64,256
   dcgan bench generator.onnx --threads 2 --rounds 50""",
@@ -119,6 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("serve", "A latent-space explorer in the browser, and its HTTP API, on this machine.")
     c.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     c.add_argument("--port", type=int, default=8000, help="default 8000 (0: any free port)")
+    c.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name the Host header may carry besides the bound address and localhost (repeatable)",
+    )
+    c.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (default 1)")
+    c.add_argument("--max-inflight", type=int, default=64, help="requests answered at once; more get 503 (default 64)")
+    c.add_argument("--max-batch", type=int, default=256, help="latents per batched model call (default 256)")
+    c.add_argument(
+        "--max-wait-ms", type=float, default=2.0, help="how long a decode waits to be batched with others (default 2)"
+    )
+    c.add_argument("--no-batching", action="store_true", help="decode each request on its own")
+    c.add_argument("--quiet", action="store_true", help="no access log")
     c = command("bench", "Time inference: ms per batch and images/s for each batch size.")
     c.add_argument("--batch-sizes", default="1,8,64,256", help="default 1,8,64,256")
     c.add_argument("--rounds", type=int, default=20, help="timed calls per batch size (default 20)")
@@ -267,12 +284,39 @@ def run_bench(g: Generator, a: argparse.Namespace) -> None:
         print(f"{bs:>6}{ms:>11.2f}{bs / ms * 1000:>11.1f}")
 
 
-def run_serve(g: Generator, a: argparse.Namespace) -> None:
-    from dcgan_runtime.serve import serve
+def check_serve(a: argparse.Namespace) -> None:
+    """`dcgan serve`'s arguments and extra, checked before the model is loaded."""
+    try:
+        import dcgan_runtime.server  # noqa: F401
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    checks = [
+        (0 <= a.port <= 65535, f"--port must be in 0..65535, got {a.port}"),
+        (1 <= a.workers <= 64, f"--workers must be in 1..64, got {a.workers}"),
+        (1 <= a.max_inflight <= 10_000, f"--max-inflight must be in 1..10000, got {a.max_inflight}"),
+        (1 <= a.max_batch <= MAX_BATCH_SIZES, f"--max-batch must be in 1..{MAX_BATCH_SIZES}, got {a.max_batch}"),
+        (0 <= a.max_wait_ms <= 1000, f"--max-wait-ms must be in 0..1000, got {a.max_wait_ms}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
 
-    if not 0 <= a.port <= 65535:
-        raise UsageError(f"--port must be in 0..65535, got {a.port}")
-    serve(g, a.host, a.port)
+
+def run_serve(g: Generator, a: argparse.Namespace) -> None:
+    from dcgan_runtime.server import serve
+
+    serve(
+        g,
+        a.host,
+        a.port,
+        workers=a.workers,
+        allow_hosts=a.allow_host,
+        quiet=a.quiet,
+        max_inflight=a.max_inflight,
+        max_batch=a.max_batch,
+        max_wait_ms=a.max_wait_ms,
+        batching=not a.no_batching,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.threads is not None and args.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        if args.command == "serve":
+            check_serve(args)
         g = Generator.load(args.model, device=args.device, threads=args.threads, precision=args.precision)
         {
             "generate": run_generate,

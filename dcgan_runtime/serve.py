@@ -1,8 +1,9 @@
-"""`dcgan serve`: a local latent-space explorer over one Generator, on the standard library's HTTP server.
+"""`dcgan serve`: the latent-space explorer and its HTTP API as an ASGI app (Starlette), served by uvicorn.
 
-Endpoints (every parameter validated; bad requests get 400 with {"error": ...}, never a traceback):
+`create_app(generator, ...)` returns the app, so it can be mounted inside another Starlette or FastAPI
+application; `dcgan serve` runs it on uvicorn. Needs the `[serve]` extra (starlette, uvicorn).
 
-    GET  /                      the explorer page (HTML/CSS/JS shipped in the package)
+    GET  /                      the explorer page (HTML/CSS/JS shipped in the package; relative URLs)
     GET  /api/info              metadata, requested and active providers, limits (JSON)
     GET  /api/latents?seeds=3,7             the seeds' latents (JSON)
     GET  /api/directions?k=4&seed=0         k random orthonormal latent directions (JSON)
@@ -11,275 +12,320 @@ Endpoints (every parameter validated; bad requests get 400 with {"error": ...}, 
     GET  /api/interpolate?seeds=3,7&steps=16&method=slerp&format=gif|png
     GET  /api/arithmetic?plus=1,2,3&minus=4,5,6&plus=7,8,9[&noise=0.25]   result + 8 neighbours (PNG)
 
-Requests never touch the file system: the page's three files are read once at start-up.
+Every request's work is bounded before anything is allocated; anything a client sends that is wrong
+gets a 4xx with {"error": ...}. Decodes that arrive together run as one `Generator.decode` call
+(dynamic batching, off the event loop); batching never changes an image (the runtime is
+batch-invariant). More than `max_inflight` requests at once get 503 with Retry-After.
+
+>>> from starlette.applications import Starlette                  # doctest: +SKIP
+>>> from starlette.routing import Mount                            # doctest: +SKIP
+>>> app = Starlette(routes=[Mount("/dcgan", create_app(Generator.load("generator.onnx")))])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import asdict
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from dcgan_runtime import parse
+from dcgan_runtime.explorer import BadRequest, Explorer, Limits, Plan, Query
 from dcgan_runtime.generator import Generator
-from dcgan_runtime.images import encode_gif, encode_image, make_grid
 
-MAX_IMAGES = 256  # per request
-MAX_STEPS = 64
-MAX_DIRECTIONS = 16
-MAX_BODY = 2 * 1024 * 1024
+try:
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+    from starlette.types import ASGIApp, Receive, Scope, Send
+except ImportError as e:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError("dcgan serve needs the [serve] extra: pip install 'dcgan[serve]' (starlette, uvicorn)") from e
+
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
 }
+PAGE_HEADERS = {  # the page needs no inline script or style, and no other origin
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Frame-Options": "DENY",
+}
+COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+JSON_DEPTH = 4  # {"latents": [[...]]} is depth 3
 
 
-Query = dict[str, list[str]]  # parse_qs's result
+class Batcher:
+    """Decode requests that arrive together as one `Generator.decode` call, in a worker thread.
 
-
-class BadRequest(ValueError):
-    """Answered with 400 and the message."""
-
-
-class Explorer:
-    """The API's logic, independent of HTTP: each method takes query values and returns (content type, bytes)."""
-
-    def __init__(self, g: Generator):
-        self.g = g
-        self.static = {
-            path: (resources.files("dcgan_runtime").joinpath("static").joinpath(name).read_bytes(), ctype)
-            for path, (name, ctype) in STATIC.items()
-        }
-
-    # -- parameter helpers
-    @staticmethod
-    def _one(q: Query, name: str, default: str | None = None) -> str:
-        values = q.get(name)
-        if not values:
-            if default is None:
-                raise BadRequest(f"missing parameter {name!r}")
-            return default
-        if len(values) > 1:
-            raise BadRequest(f"parameter {name!r} given {len(values)} times")
-        return values[0]
-
-    @staticmethod
-    def _seeds(spec: str, name: str = "seeds", at_least: int = 1) -> list[int]:
-        try:
-            n = parse.count_seeds(spec)  # before anything is expanded
-            if not at_least <= n <= MAX_IMAGES:
-                raise BadRequest(f"{name} must name {at_least} to {MAX_IMAGES} seeds, got {n:,}")
-            return parse.parse_seeds(spec, MAX_IMAGES)
-        except BadRequest:
-            raise
-        except ValueError as e:
-            raise BadRequest(f"{name} {e}") from None
-
-    @staticmethod
-    def _int(q: Query, name: str, default: int, lo: int, hi: int) -> int:
-        raw = Explorer._one(q, name, str(default))
-        try:
-            value = int(raw)
-        except ValueError:
-            raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
-        if not lo <= value <= hi:
-            raise BadRequest(f"{name} must be in {lo}..{hi}, got {value}")
-        return value
-
-    def _grid(self, q_or_value: str | None, n: int) -> int:
-        if not q_or_value:
-            return int(np.ceil(np.sqrt(n)))
-        try:
-            cols, rows = parse.parse_grid(q_or_value)
-        except ValueError as e:
-            raise BadRequest(f"grid {e}") from None
-        if cols * rows != n:
-            raise BadRequest(f"grid {q_or_value} holds {cols * rows} images, not {n}")
-        return cols
-
-    # -- endpoints
-    def info(self, q: Query) -> tuple[str, bytes]:
-        body = {
-            "metadata": json.loads(self.g.metadata.to_json()),
-            "providers": self.g.providers,
-            "requested_providers": self.g.requested_providers,
-            "limits": {"images": MAX_IMAGES, "steps": MAX_STEPS, "directions": MAX_DIRECTIONS},
-        }
-        return "application/json", json.dumps(body).encode()
-
-    def latents(self, q: Query) -> tuple[str, bytes]:
-        z = self.g.latents(seeds=self._seeds(self._one(q, "seeds")))
-        return "application/json", json.dumps({"latents": z.tolist()}).encode()
-
-    def directions(self, q: Query) -> tuple[str, bytes]:
-        k = self._int(q, "k", 4, 1, MAX_DIRECTIONS)
-        seed = self._int(q, "seed", 0, 0, 2**32 - 1)
-        dim = self.g.metadata.latent_dim
-        if k > dim:
-            raise BadRequest(f"k must be at most latent_dim ({dim})")
-        q_mat, _ = np.linalg.qr(np.random.RandomState(seed).standard_normal((dim, k)))  # orthonormal columns
-        return "application/json", json.dumps({"directions": q_mat.T.astype(np.float32).tolist()}).encode()
-
-    def generate(self, q: Query, body: dict[str, Any] | None = None) -> tuple[str, bytes]:
-        if body is None:
-            seeds = self._seeds(self._one(q, "seeds", "0-15"))
-            images, grid = self.g.generate(seeds=seeds), self._one(q, "grid", "")
-        else:
-            z = body.get("latents")
-            if not isinstance(z, list) or not 1 <= len(z) <= MAX_IMAGES:
-                raise BadRequest(f"'latents' must be a list of 1 to {MAX_IMAGES} latent vectors")
-            try:
-                arr = np.asarray(z, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise BadRequest("'latents' must hold numbers only") from None
-            images, grid = self.g.decode(arr), body.get("grid") or ""
-            if not isinstance(grid, str):
-                raise BadRequest("'grid' must be a string like 4x1")
-        return "image/png", encode_image(make_grid(images, nrow=self._grid(grid, len(images))))
-
-    def interpolate(self, q: Query) -> tuple[str, bytes]:
-        seeds = self._seeds(self._one(q, "seeds"), at_least=2)
-        if len(seeds) != 2:
-            raise BadRequest("seeds must name exactly two seeds, e.g. 3,7")
-        steps = self._int(q, "steps", 16, 2, MAX_STEPS)
-        method = self._one(q, "method", "slerp")
-        fmt = self._one(q, "format", "gif")
-        if method not in ("slerp", "lerp") or fmt not in ("gif", "png"):
-            raise BadRequest("method must be slerp or lerp, and format gif or png")
-        z0, z1 = self.g.latents(seeds=seeds)
-        frames = self.g.interpolate(z0, z1, steps=steps, method=method)
-        return (
-            ("image/gif", encode_gif(frames))
-            if fmt == "gif"
-            else ("image/png", encode_image(make_grid(frames, nrow=steps)))
-        )
-
-    def arithmetic(self, q: Query) -> tuple[str, bytes]:
-        plus = [self._seeds(s, "plus") for s in q.get("plus", [])]
-        minus = [self._seeds(s, "minus") for s in q.get("minus", [])]
-        if not plus:
-            raise BadRequest("give at least one plus term, e.g. plus=1,2,3")
-        if len(plus) + len(minus) > 8:
-            raise BadRequest("at most 8 terms")
-        raw = self._one(q, "noise", "0.25")
-        try:
-            noise = float(raw)
-        except ValueError:
-            raise BadRequest(f"noise must be a number, got {raw!r}") from None
-        if not 0 <= noise <= 2:
-            raise BadRequest(f"noise must be in 0..2, got {noise}")
-        images = self.g.arithmetic(
-            plus=[self.g.latents(seeds=s) for s in plus],
-            minus=[self.g.latents(seeds=s) for s in minus],
-            neighbours=8,
-            noise=noise,
-        )
-        order = [1, 2, 3, 4, 0, 5, 6, 7, 8]  # the result in the middle of its 8 neighbours
-        return "image/png", encode_image(make_grid(images[order], nrow=3))
-
-
-class Handler(BaseHTTPRequestHandler):
-    server_version = "dcgan-serve"
-    explorer: Explorer  # set on the class by make_server
-    quiet = False
-
-    def _send(self, status: int, ctype: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _error(self, status: int, message: str) -> None:
-        self._send(status, "application/json", json.dumps({"error": message}).encode())
-
-    def _dispatch(self, method: str) -> None:
-        url = urlparse(self.path)
-        routes = {
-            "/api/info": "info",
-            "/api/latents": "latents",
-            "/api/directions": "directions",
-            "/api/generate": "generate",
-            "/api/interpolate": "interpolate",
-            "/api/arithmetic": "arithmetic",
-        }
-        try:
-            if method == "GET" and url.path in self.explorer.static:
-                body, ctype = self.explorer.static[url.path]
-                return self._send(200, ctype, body)
-            if url.path not in routes:
-                return self._error(404, f"no such endpoint: {url.path}")
-            if method == "POST" and url.path != "/api/generate":
-                return self._error(405, f"{url.path} takes GET")
-            q = parse_qs(url.query, keep_blank_values=True)
-            if method == "POST":
-                ctype, body = self.explorer.generate(q, self._json_body())
-            else:
-                ctype, body = getattr(self.explorer, routes[url.path])(q)
-            self._send(200, ctype, body)
-        except (BadRequest, ValueError) as e:  # ValueError: the Generator's own argument checks
-            self._error(400, str(e))
-        except Exception as e:  # never a traceback to the client
-            print(f"dcgan serve: internal error on {self.path}: {type(e).__name__}: {e}", file=sys.stderr)
-            self._error(500, "internal error")
-
-    def _json_body(self) -> dict[str, Any]:
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            raise BadRequest("a POST needs a Content-Length header") from None
-        if not 0 < length <= MAX_BODY:
-            raise BadRequest(f"the body must be 1 byte to {MAX_BODY} bytes")
-        try:
-            body = json.loads(self.rfile.read(length))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BadRequest("the body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise BadRequest("the body must be a JSON object")
-        return body
-
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's names)
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def log_message(self, fmt: str, *args: Any) -> None:
-        if not self.quiet:
-            super().log_message(fmt, *args)
-
-
-def make_server(g: Generator, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False) -> ThreadingHTTPServer:
-    """A ready (not yet serving) server; port 0 picks a free port (`server.server_address[1]`).
-
-    >>> server = make_server(Generator.load("generator.onnx"), port=0)   # doctest: +SKIP
-    >>> server.serve_forever()                                           # doctest: +SKIP
+    A request's latents join a queue; the worker takes what is queued (waiting up to `max_wait_ms`
+    for more while under `max_batch`), decodes it in one call, and hands each request its images.
     """
-    handler = type("BoundHandler", (Handler,), {"explorer": Explorer(g), "quiet": quiet})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+
+    def __init__(self, g: Generator, limits: Limits) -> None:
+        self.g, self.limits = g, limits
+        self.queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[np.ndarray]]] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.calls = self.images = 0  # decode calls and images decoded: what batching saved shows here
+
+    async def decode(self, z: np.ndarray) -> np.ndarray:
+        if not self.limits.batching:
+            self.calls, self.images = self.calls + 1, self.images + len(z)
+            return await run_in_threadpool(self.g.decode, z)
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.queue = asyncio.Queue()
+            self.task = loop.create_task(self.run(self.queue))
+        assert self.queue is not None
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        await self.queue.put((z, future))
+        return await future
+
+    async def run(self, queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[np.ndarray]]]) -> None:
+        carried: tuple[np.ndarray, asyncio.Future[np.ndarray]] | None = None
+        while True:
+            batch = [carried or await queue.get()]
+            carried, n = None, len(batch[0][0])
+            deadline = asyncio.get_running_loop().time() + self.limits.max_wait_ms / 1000
+            while n < self.limits.max_batch:
+                try:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    timeout = deadline - asyncio.get_running_loop().time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(queue.get(), timeout)
+                    except asyncio.TimeoutError:
+                        break
+                if n + len(item[0]) > self.limits.max_batch:
+                    carried = item
+                    break
+                batch.append(item)
+                n += len(item[0])
+            live = [(z, f) for z, f in batch if not f.done()]  # a client that went away needs no images
+            if not live:
+                continue
+            try:
+                images = await run_in_threadpool(self.g.decode, np.concatenate([z for z, _ in live]))
+            except Exception as e:  # a model error: every waiting request gets it
+                for _, f in live:
+                    if not f.done():
+                        f.set_exception(e)
+                continue
+            self.calls, self.images = self.calls + 1, self.images + len(images)
+            start = 0
+            for z, f in live:
+                if not f.done():
+                    f.set_result(images[start : start + len(z)])
+                start += len(z)
 
 
-def serve(g: Generator, host: str, port: int) -> None:
-    server = make_server(g, host, port)
-    h, p = str(server.server_address[0]), server.server_address[1]
-    print(
-        f"dcgan explorer on http://{h}:{p}/  ({g.metadata.image_size}x{g.metadata.image_size}, "
-        f"{g.providers[0]}); Ctrl-C stops",
-        file=sys.stderr,
-    )
+class Guard:
+    """ASGI middleware: Host/Origin checks, back-pressure (503 + Retry-After), security headers."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str] | None, limits: Limits, batcher: Batcher) -> None:
+        self.app, self.limits, self.batcher = app, limits, batcher
+        self.max_inflight, self.inflight = limits.max_inflight, 0
+        self.allowed = None if allowed_hosts is None else {_hostname(h) for h in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self.refusal(headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        if self.inflight >= self.max_inflight:
+            await error(
+                503, f"the server is busy ({self.max_inflight} requests in flight): retry shortly", {"Retry-After": "1"}
+            )(scope, receive, send)
+            return
+        self.inflight += 1
+
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [
+                    (k.lower().encode(), v.encode())
+                    for k, v in COMMON_HEADERS.items()
+                    if k.lower().encode() not in have
+                ]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            self.inflight -= 1
+
+    def refusal(self, headers: dict[str, str]) -> Response | None:
+        """A 403 for a Host this server does not answer to (DNS rebinding), or a foreign Origin."""
+        if self.allowed is None:
+            return None
+        host = _hostname(headers.get("host", ""))
+        if host not in self.allowed:
+            return error(
+                403,
+                f"Host {headers.get('host', '')[:80]!r} is not one this server answers to: "
+                "start it with --allow-host NAME to add a name",
+            )
+        origin = headers.get("origin")
+        if origin is not None and origin != "null" and _hostname(origin.split("://", 1)[-1]) not in self.allowed:
+            return error(403, f"Origin {origin[:80]!r} may not use this server")
+        return None
+
+
+def _hostname(authority: str) -> str:
+    """'localhost:8000' -> 'localhost', '[::1]:8000' -> '::1'."""
+    authority = authority.strip().lower()
+    if authority.startswith("["):
+        return authority[1:].split("]", 1)[0]
+    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def read_json(request: Request, limits: Limits) -> Any:
+    """The body as JSON: application/json, at most body_bytes, arriving within body_seconds, bounded depth."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise BadRequest("the body must be JSON (Content-Type: application/json)", 415)
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limits.body_bytes):
+        raise BadRequest(f"the body must be at most {limits.body_bytes:,} bytes", 413)
+
+    async def read() -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.body_bytes:
+                raise BadRequest(f"the body must be at most {limits.body_bytes:,} bytes", 413)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+        raw = await asyncio.wait_for(read(), limits.body_seconds)
+    except asyncio.TimeoutError:
+        raise BadRequest(f"the body did not arrive within {limits.body_seconds:g} s", 408) from None
+    if _depth(raw) > JSON_DEPTH:
+        raise BadRequest(f"the body nests deeper than {JSON_DEPTH} levels")
+    try:
+        return json.loads(raw, parse_int=float)  # NaN and Infinity parse, and are refused as latents
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+
+
+def _depth(raw: bytes) -> int:
+    """The deepest nesting of [ and { outside strings, found without parsing."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:  # quote
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def create_app(
+    g: Generator, *, allowed_hosts: Sequence[str] | None = None, limits: Limits | None = None, **limit_overrides: Any
+) -> Guard:
+    """The explorer and its API over one Generator, as an ASGI app to run or mount.
+
+    `allowed_hosts`: the names the Host header may carry (None: any; `dcgan serve` sets the bound
+    address and localhost). `limits`, or keyword overrides of `Limits` fields (max_inflight=8, ...).
+
+    >>> app = create_app(Generator.load("generator.onnx"), max_batch=64)   # doctest: +SKIP
+    """
+    limits = limits or Limits()
+    if limit_overrides:
+        unknown = set(limit_overrides) - set(asdict(limits))
+        if unknown:
+            raise ValueError(f"unknown limits {sorted(unknown)}: choose from {sorted(asdict(limits))}")
+        limits = Limits(**{**asdict(limits), **limit_overrides})
+    explorer, batcher = Explorer(g, limits), Batcher(g, limits)
+    static = {
+        path: (resources.files("dcgan_runtime").joinpath("static").joinpath(name).read_bytes(), ctype)
+        for path, (name, ctype) in STATIC.items()
+    }
+
+    def query(request: Request) -> Query:
+        return {k: request.query_params.getlist(k) for k in request.query_params.keys()}
+
+    async def answer(plan: Plan) -> Response:
+        images = await batcher.decode(plan.z)
+        ctype, body = await run_in_threadpool(plan.render, images)
+        return Response(body, media_type=ctype)
+
+    def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except BadRequest as e:
+                return error(e.status, str(e))
+            except ValueError as e:  # the Generator's own argument checks
+                return error(400, str(e))
+
+        return run
+
+    def page(path: str) -> Callable[[Request], Awaitable[Response]]:
+        body, ctype = static[path]
+
+        async def serve_file(request: Request) -> Response:
+            return Response(body, media_type=ctype.split(";")[0], headers=PAGE_HEADERS)
+
+        return serve_file
+
+    def json_route(fn: Callable[[Query], dict[str, Any]]) -> Callable[[Request], Awaitable[Response]]:
+        return endpoint(lambda request: _json(fn(query(request))))
+
+    def plan_route(fn: Callable[[Query], Plan]) -> Callable[[Request], Awaitable[Response]]:
+        return endpoint(lambda request: answer(fn(query(request))))
+
+    async def generate(request: Request) -> Response:
+        if request.method == "POST":
+            return await answer(explorer.generate_latents(await read_json(request, limits)))
+        return await answer(explorer.generate(query(request)))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error(
+            exc.status_code,
+            exc.detail if exc.status_code != 404 else f"no such endpoint: {request.url.path}",
+            dict(exc.headers or {}),
+        )
+
+    routes = [Route(path, page(path), methods=["GET"]) for path in STATIC] + [
+        Route("/api/info", json_route(lambda q: explorer.info()), methods=["GET"]),
+        Route("/api/latents", json_route(explorer.latents), methods=["GET"]),
+        Route("/api/directions", json_route(explorer.directions), methods=["GET"]),
+        Route("/api/generate", endpoint(generate), methods=["GET", "POST"]),
+        Route("/api/interpolate", plan_route(explorer.interpolate), methods=["GET"]),
+        Route("/api/arithmetic", plan_route(explorer.arithmetic), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return Guard(app, allowed_hosts, limits, batcher)
+
+
+async def _json(body: dict[str, Any]) -> Response:
+    return JSONResponse(body)

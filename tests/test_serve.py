@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +17,7 @@ from PIL import Image
 
 from dcgan_runtime import Generator
 from dcgan_runtime.cli import main as cli_main
-from dcgan_runtime.serve import make_server
+from dcgan_runtime.server import make_server
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -25,10 +25,10 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 @pytest.fixture(scope="module")
 def server(onnx_model):
     srv = make_server(Generator.load(onnx_model, device="cpu"), port=0, quiet=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
+    thread = srv.start()
     yield f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
+    thread.join(10)
     srv.server_close()
 
 
@@ -165,6 +165,16 @@ def chromium() -> str:
     return path
 
 
+def wait_until(page, expression: str, timeout: float = 30.0) -> None:
+    """Poll a JS expression through the DevTools protocol: the page's CSP forbids eval, which
+    Playwright's wait_for_function needs, and this test runs the page under its real CSP."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {expression}")
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_page_in_headless_chromium(server):
     executable = chromium()
@@ -184,27 +194,29 @@ def test_page_in_headless_chromium(server):
         page = browser.new_page(viewport={"width": 1100, "height": 1600})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
         page.goto(server + "/")
-        page.wait_for_function(
+        wait_until(
+            page,
             "[...document.querySelectorAll('#grid img')].length === 16 && "
-            "[...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)"
+            "[...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)",
         )
         assert "32x32" in page.inner_text("#model") and "CPUExecutionProvider" in page.inner_text("#model")
         page.click("#grid img[data-seed='3']")
         page.click("#grid img[data-seed='5']")
-        page.wait_for_function("document.getElementById('big').naturalWidth > 0")
+        wait_until(page, "document.getElementById('big').naturalWidth > 0")
         first = page.eval_on_selector("#big", "e => e.src")
         before = page.locator("#big").screenshot()
         page.locator("#dir0").fill("2.5")  # move a slider
-        page.wait_for_function(f"document.getElementById('big').src !== {json.dumps(first)}")
-        page.wait_for_function("document.getElementById('big').complete")
+        wait_until(page, f"document.getElementById('big').src !== {json.dumps(first)}")
+        wait_until(page, "document.getElementById('big').complete")
         assert page.locator("#big").screenshot() != before  # the image changed
         page.click("#interpolate")
-        page.wait_for_function("!document.getElementById('t').disabled")
+        wait_until(page, "!document.getElementById('t').disabled")
         page.locator("#t").fill("8")
         assert page.get_attribute("#save-gif", "href").startswith("/api/interpolate?seeds=3,5")
         page.click("#compute")
-        page.wait_for_function("document.getElementById('arith-result').naturalWidth > 0")
+        wait_until(page, "document.getElementById('arith-result').naturalWidth > 0")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
         browser.close()

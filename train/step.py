@@ -31,7 +31,7 @@ class Execution:
 
 
 def cpu_has_bf16() -> bool:
-    """Native bf16 dot products (AVX512-BF16 or AMX): bf16 autocast is about 2x faster there."""
+    """Native bf16 dot products (AVX512-BF16 or AMX): where bf16 autocast pays; elsewhere it is emulated."""
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 

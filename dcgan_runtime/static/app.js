@@ -23,7 +23,7 @@ async function showGrid() {
     const img = document.createElement("img");
     img.alt = `seed ${s}`;
     img.dataset.seed = s;
-    img.src = `/api/generate?seeds=${s}`;
+    img.src = `api/generate?seeds=${s}`;
     img.addEventListener("click", () => select(s));
     grid.appendChild(img);
   }
@@ -38,7 +38,7 @@ async function select(seed) {
     img.classList.toggle("a", Number(img.dataset.seed) === state.a);
     img.classList.toggle("b", Number(img.dataset.seed) === state.b);
   }
-  state.z = (await (await api(`/api/latents?seeds=${seed}`)).json()).latents[0];
+  state.z = (await (await api(`api/latents?seeds=${seed}`)).json()).latents[0];
   resetSliders();
   await render();
 }
@@ -68,7 +68,7 @@ async function render() {
     for (let j = 0; j < z.length; j++) z[j] += alpha * dir[j];
   });
   state.dims.forEach((d) => { z[d] += Number($(`dim${d}`).value); });
-  const request = api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
+  const request = api("api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
                                          body: JSON.stringify({ latents: [z] }) });
   pending = request;
   const url = await blobUrl(await request);
@@ -82,14 +82,15 @@ async function interpolate() {
   }
   const q = `seeds=${state.b},${state.a}&steps=${state.steps}&method=${$("method").value}`;
   const img = new Image();
-  img.src = await blobUrl(await api(`/api/interpolate?${q}&format=png`));
+  img.src = await blobUrl(await api(`api/interpolate?${q}&format=png`));
   await img.decode();
   state.strip = img;
   $("t").disabled = false;
   $("t").value = 0;
   drawFrame();
   const gif = $("save-gif");
-  gif.href = `/api/interpolate?${q}&format=gif`;
+  const url = new URL(`api/interpolate?${q}&format=gif`, document.baseURI); // relative: the page may be mounted
+  gif.href = url.pathname + url.search;
   gif.hidden = false;
 }
 
@@ -106,16 +107,16 @@ async function arithmetic() {
   q.append("plus", $("slot0").value);
   q.append("minus", $("slot1").value);
   q.append("plus", $("slot2").value);
-  $("arith-result").src = await blobUrl(await api(`/api/arithmetic?${q}`));
+  $("arith-result").src = await blobUrl(await api(`api/arithmetic?${q}`));
 }
 
 async function main() {
-  const info = await (await api("/api/info")).json();
+  const info = await (await api("api/info")).json();
   const m = info.metadata;
   $("model").textContent = `${m.image_size}x${m.image_size}, ${m.channels} channel(s), latent_dim ${m.latent_dim}, ` +
     `trained ${m.training_steps} steps on ${m.dataset || "?"}; running on ${info.providers.join(", ")}`;
   $("metadata").textContent = JSON.stringify(info, null, 2);
-  state.directions = (await (await api("/api/directions?k=4&seed=0")).json()).directions;
+  state.directions = (await (await api("api/directions?k=4&seed=0")).json()).directions;
   buildSliders();
   $("refresh").addEventListener("click", showGrid);
   $("next").addEventListener("click", () => {
