@@ -6,8 +6,9 @@
 
 Each configuration starts its own server process on a free loopback port; the clients are threads in
 this process, each asking for 16-image grids (`/api/generate?seeds=A-B&grid=4x4`, a fresh range per
-request) back to back for `--seconds`. Clients and server share the machine's cores, as they would on
-one box. Prints a markdown table and writes JSON with `--json`.
+request; `--images 1` for single images, as the explorer page asks) back to back for `--seconds`.
+Clients and server share the machine's cores, as they would on one box. Prints a markdown table and
+writes JSON with `--json`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-GRID = 16  # images per request
 
 
 def free_port() -> int:
@@ -49,7 +48,7 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
-def load(port: int, clients: int, seconds: float) -> dict:
+def load(port: int, clients: int, seconds: float, images: int = 16) -> dict:
     """`clients` threads asking back to back for `seconds`; latencies of answered requests, errors counted."""
     latencies: list[float] = []
     errors = [0]
@@ -58,11 +57,11 @@ def load(port: int, clients: int, seconds: float) -> dict:
 
     def client(index: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        seed = index * 1_000_000
+        seed, grid = index * 1_000_000, {1: "1x1", 16: "4x4"}.get(images, f"{images}x1")
         while time.monotonic() < stop:
             t = time.perf_counter()
             try:
-                conn.request("GET", f"/api/generate?seeds={seed}-{seed + GRID - 1}&grid=4x4")
+                conn.request("GET", f"/api/generate?seeds={seed}-{seed + images - 1}&grid={grid}")
                 r = conn.getresponse()
                 r.read()
                 ok = r.status == 200
@@ -75,7 +74,7 @@ def load(port: int, clients: int, seconds: float) -> dict:
                     latencies.append(time.perf_counter() - t)
                 else:
                     errors[0] += 1
-            seed += GRID
+            seed += images
         conn.close()
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
@@ -90,20 +89,20 @@ def load(port: int, clients: int, seconds: float) -> dict:
         "clients": clients,
         "requests": len(latencies),
         "errors": errors[0],
-        "images_per_s": round(GRID * len(latencies) / elapsed, 1),
+        "images_per_s": round(images * len(latencies) / elapsed, 1),
         "p50_ms": round(float(np.percentile(ms, 50)), 1),
         "p99_ms": round(float(np.percentile(ms, 99)), 1),
     }
 
 
-def run_server(command: str, model: str, clients: list[int], seconds: float, env: dict | None = None) -> list[dict]:
+def run_server(command: str, model: str, clients: list[int], seconds: float, images: int) -> list[dict]:
     port = free_port()
     argv = shlex.split(command.format(model=model, port=port, python=sys.executable))
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, proc)
-        load(port, 2, 1.0)  # warm-up
-        return [load(port, c, seconds) for c in clients]
+        load(port, 2, 1.0, images)  # warm-up
+        return [load(port, c, seconds, images) for c in clients]
     finally:
         proc.terminate()
         proc.wait(30)
@@ -116,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", help="generator.onnx or an export folder")
     p.add_argument("--clients", default="1,8,32,128", help="concurrent clients, comma-separated (default 1,8,32,128)")
     p.add_argument("--seconds", type=float, default=8.0, help="per client count (default 8)")
+    p.add_argument("--images", type=int, default=16, help="images per request (default 16, a 4x4 grid)")
     p.add_argument("--server-cmd", help="a server command instead of dcgan serve on and off ({model} {port} {python})")
     p.add_argument("--label", default="custom", help="the --server-cmd row's label")
     p.add_argument("--json", help="also write the results here")
@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     configs = {"batching on": serve, "batching off": serve + " --no-batching"}
     if a.server_cmd:
         configs = {a.label: a.server_cmd}
-    results = {label: run_server(cmd, str(Path(a.model)), clients, a.seconds) for label, cmd in configs.items()}
+    results = {
+        label: run_server(cmd, str(Path(a.model)), clients, a.seconds, a.images) for label, cmd in configs.items()
+    }
     print("| server | clients | images/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|")
     for label, rows in results.items():
         for r in rows:

@@ -132,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-inflight", type=int, default=64, help="requests answered at once; more get 503 (default 64)")
     c.add_argument("--max-batch", type=int, default=256, help="latents per batched model call (default 256)")
     c.add_argument(
-        "--max-wait-ms", type=float, default=2.0, help="how long a decode waits to be batched with others (default 2)"
+        "--max-wait-ms",
+        type=float,
+        default=0.0,
+        help="how long a decode waits to be batched with others (default 0: what queued while the model was busy)",
     )
     c.add_argument("--no-batching", action="store_true", help="decode each request on its own")
     c.add_argument("--quiet", action="store_true", help="no access log")

@@ -35,7 +35,7 @@ class Limits:
     body_seconds: float = 10.0  # a body that takes longer to arrive is refused (408)
     max_inflight: int = 64  # requests being answered at once; more get 503 with Retry-After
     max_batch: int = 256  # latents per Generator.decode call when batching
-    max_wait_ms: float = 2.0  # how long a decode waits for company
+    max_wait_ms: float = 0.0  # how long a decode waits for company (0: batch what queued while the model was busy)
     batching: bool = True  # decode requests that arrive together in one call
 
 
@@ -106,7 +106,7 @@ class Explorer:
         return cols
 
     def png_grid(self, cols: int) -> Callable[[np.ndarray], tuple[str, bytes]]:
-        return lambda images: ("image/png", encode_image(make_grid(images, nrow=cols)))
+        return lambda images: ("image/png", encode_image(make_grid(images, nrow=cols), fast=True))
 
     # -- endpoints that need no images
     def info(self) -> dict[str, Any]:

@@ -43,10 +43,14 @@ def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, fill: int = 2
     return grid
 
 
-def encode_image(image: np.ndarray, fmt: str = "PNG") -> bytes:
-    """One uint8 (H, W, C) image as the bytes of a PNG (or another Pillow format)."""
+def encode_image(image: np.ndarray, fmt: str = "PNG", fast: bool = False) -> bytes:
+    """One uint8 (H, W, C) image as the bytes of a PNG (or another Pillow format).
+
+    `fast`: PNG at zlib level 1 instead of 6, about 4x quicker to encode for 20% more bytes (what a
+    server answering on loopback or a LAN wants; files on disk keep the default).
+    """
     buf = io.BytesIO()
-    _to_pil(image).save(buf, format=fmt)
+    _to_pil(image).save(buf, format=fmt, **({"compress_level": 1} if fast and fmt == "PNG" else {}))
     return buf.getvalue()
 
 
