@@ -46,6 +46,11 @@ EXAMPLES = {
   dcgan serve generator.onnx --allow-host dcgan.lan --port 8080   # also answer to that name
   dcgan serve generator.onnx --host 0.0.0.0 --workers 4   # other machines can reach it: mind who can
 (needs the [serve] extra: pip install 'dcgan[serve]')""",
+    "site": """examples:
+  dcgan site runs/demo/export --out site/              # then publish site/ on any static host
+  dcgan site runs/demo/export --precision int8 --out site-int8/ --ort-web node_modules/onnxruntime-web
+  python -m http.server -d site/ 8000                  # try it: http://127.0.0.1:8000/
+(onnxruntime-web is pinned and checked by sha256; without --ort-web, npm fetches it once into the cache)""",
     "bench": """examples:
   dcgan bench generator.onnx --batch-sizes 1,8,64,256
   dcgan bench generator.onnx --threads 2 --rounds 50""",
@@ -139,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--no-batching", action="store_true", help="decode each request on its own")
     c.add_argument("--quiet", action="store_true", help="no access log")
+    c = command("site", "Write a static site that runs the model in the visitor's browser (onnxruntime-web).")
+    c.add_argument("--out", required=True, help="folder for the site")
+    c.add_argument("--ort-web", metavar="PATH", help="onnxruntime-web's package folder, dist/ folder or .tgz")
+    c.add_argument("--no-webgpu", action="store_true", help="leave out the WebGPU build (28 MB): WebAssembly only")
+    c.add_argument("--force", action="store_true", help="replace the site an --out folder holds")
     c = command("bench", "Time inference: ms per batch and images/s for each batch size.")
     c.add_argument("--batch-sizes", default="1,8,64,256", help="default 1,8,64,256")
     c.add_argument("--rounds", type=int, default=20, help="timed calls per batch size (default 20)")
@@ -305,6 +315,17 @@ def check_serve(a: argparse.Namespace) -> None:
             raise UsageError(message)
 
 
+def run_site(g: Generator, a: argparse.Namespace) -> None:
+    from dcgan_runtime.site import ORT_WEB_VERSION, write_site
+
+    out = write_site(g.path, a.out, g.metadata.precision, a.ort_web, webgpu=not a.no_webgpu, force=a.force)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(
+        f"wrote {out}/ ({size / 1e6:.1f} MB: the page, {g.path.name} as model.onnx, onnxruntime-web "
+        f"{ORT_WEB_VERSION}); publish the folder, or try it: python -m http.server -d {out} 8000"
+    )
+
+
 def run_serve(g: Generator, a: argparse.Namespace) -> None:
     from dcgan_runtime.server import serve
 
@@ -337,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             "info": run_info,
             "bench": run_bench,
             "serve": run_serve,
+            "site": run_site,
         }[args.command](g, args)
     except (UsageError, ValueError) as e:
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,30 @@ def atomic_write(path: str | os.PathLike[str], content: Content, *, overwrite: b
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def staging_dir(target: Path) -> Path:
+    """An empty hidden folder beside `target` (same file system), with the permissions mkdir gives."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())
+    return staging
+
+
+def install_dir(staging: Path, target: Path) -> None:
+    """Move the finished folder `staging` to `target`, replacing what `target` held as a whole.
+
+    Two renames on one file system: `target` is the old folder or the new one at every moment but
+    between them, and no file of the old folder survives in the new one.
+    """
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / target.name)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+    _fsync_dir(target.parent)
 
 
 def exists_error(path: str | os.PathLike[str]) -> FileExistsError:

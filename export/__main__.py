@@ -12,16 +12,14 @@ import argparse
 import datetime
 import hashlib
 import json
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
 from dcgan_runtime import __version__ as runtime_version
-from dcgan_runtime.files import atomic_write
+from dcgan_runtime.files import atomic_write, install_dir, staging_dir
 from dcgan_runtime.metadata import Metadata
 from export import parity
 from export.fold import fold_batchnorm, recalibrate_batchnorm
@@ -156,17 +154,6 @@ def build_job(args: argparse.Namespace) -> tuple[Job, dict]:
     return Job(g, folded, meta, args.opset, args.calibration, args.int8_form), report
 
 
-def install(staging: Path, outdir: Path) -> None:
-    """Put the checked export in `staging` at `outdir`, replacing the export there (checked by check_args)."""
-    if not outdir.exists():
-        os.replace(staging, outdir)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=outdir.parent))
-    os.replace(outdir, old / outdir.name)
-    os.replace(staging, outdir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     outdir = Path(args.outdir)
@@ -183,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     staging = None
     try:
-        outdir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.export-", dir=outdir.parent))
+        staging = staging_dir(outdir)
         for fmt in rows:
             facts = fmt.write(job, staging / fmt.filename)
             report["formats"].append(fmt.check(job, staging / fmt.filename, facts))
@@ -205,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
         atomic_write(staging / "parity.json", text)
-        install(staging, outdir)
+        install_dir(staging, outdir)
     except OSError as e:  # a full disk, a read-only folder: the previous export (if any) is untouched
         print(f"error: cannot write the export to {outdir}: {e}", file=sys.stderr)
         return 1
