@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,21 +12,7 @@ import torch
 from train.model import Generator
 
 DATA = Path(os.environ.get("DCGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-TINY = [
-    "--data",
-    "toyfaces",
-    "--num-images",
-    "64",
-    "--image-size",
-    "32",
-    "--ngf",
-    "8",
-    "--ndf",
-    "8",
-    "--batch-size",
-    "16",
-    "--quiet",
-]
+TINY = "--data toyfaces --num-images 64 --image-size 32 --ngf 8 --ndf 8 --batch-size 16 --quiet".split()
 
 
 def shared_data(name: str) -> Path:
@@ -33,6 +20,21 @@ def shared_data(name: str) -> Path:
     path = DATA / name
     if not path.exists():
         pytest.skip(f"real data {path} is absent (set DCGAN_DATA to the shared data folder)")
+    return path
+
+
+CHROMIUM_FLAGS = [  # headless Chromium on a machine whose network reaches nothing outside
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def chromium() -> str:
+    """Debian's Chromium and Playwright, or a skip that says which is missing."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("headless Chromium is not installed (.ci/run installs Debian's chromium package)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the [test] extra has it)")
     return path
 
 

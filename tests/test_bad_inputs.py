@@ -140,25 +140,10 @@ def bad_idx(d: Path, out: dict) -> None:
 
 # ------------------------------------------------------------------ CLIs
 
-TRAIN = [
-    "train",
-    "--data",
-    "toyfaces",
-    "--num-images",
-    "32",
-    "--image-size",
-    "32",
-    "--ngf",
-    "8",
-    "--ndf",
-    "8",
-    "--batch-size",
-    "16",
-    "--dry-run",
-    "--quiet",
-    "--out",
-    "{out}",
-]
+TRAIN = (
+    "train --data toyfaces --num-images 32 --image-size 32 --ngf 8 --ndf 8 --batch-size 16 --dry-run --quiet "
+    "--out {out}"
+).split()
 CLI_CASES = [
     # (id, argv, exit code, words the error must contain)
     ("train: wrong type", TRAIN + ["--batch-size", "abc"], 2, "invalid int value"),

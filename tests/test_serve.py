@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +17,7 @@ from PIL import Image
 from dcgan_runtime import Generator
 from dcgan_runtime.cli import main as cli_main
 from dcgan_runtime.server import make_server
+from support import CHROMIUM_FLAGS, chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -157,14 +157,6 @@ def test_cli_rejects_bad_port(onnx_model, capsys):
     assert "--port" in capsys.readouterr().err
 
 
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.skip("headless Chromium is not installed (.ci/run installs Debian's chromium package)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the [test] extra has it)")
-    return path
-
-
 def wait_until(page, expression: str, timeout: float = 30.0) -> None:
     """Poll a JS expression through the DevTools protocol: the page's CSP forbids eval, which
     Playwright's wait_for_function needs, and this test runs the page under its real CSP."""
@@ -180,15 +172,7 @@ def test_page_in_headless_chromium(server):
     executable = chromium()
     from playwright.sync_api import sync_playwright
 
-    flags = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
+    flags = CHROMIUM_FLAGS
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=flags, headless=True)
         page = browser.new_page(viewport={"width": 1100, "height": 1600})

@@ -19,18 +19,10 @@ from dcgan_runtime import Generator
 from dcgan_runtime.cli import main as cli_main
 from dcgan_runtime.errors import UsageError
 from dcgan_runtime.site import ORT_WEB_VERSION, cache_dir, ort_web_files, write_site
+from support import CHROMIUM_FLAGS, chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def node() -> str:
@@ -100,14 +92,11 @@ def static_server(sites):
 
 @pytest.fixture(scope="module")
 def browser():
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.skip("headless Chromium is not installed (.ci/run installs Debian's chromium package)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (the [test] extra has it)"
-    )
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=FLAGS, headless=True)
+    path = chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS, headless=True)
         yield b
         b.close()
 
@@ -205,8 +194,7 @@ def test_refusals(exported, tmp_path, ort_web, capsys):
 
 @pytest.mark.slow
 def test_browser_benchmark_runs(exported, ort_web, tmp_path):
-    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
-        pytest.skip("headless Chromium is not installed (.ci/run installs Debian's chromium package)")
+    chromium()
     cmd = [
         sys.executable,
         "-m",
