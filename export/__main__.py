@@ -23,7 +23,7 @@ from dcgan_runtime.files import atomic_write, install_dir, staging_dir
 from dcgan_runtime.metadata import Metadata
 from export import parity
 from export.fold import fold_batchnorm, recalibrate_batchnorm
-from export.formats import FILES, FORMATS, Job, select
+from export.formats import FILES, FORMATS, Format, Job, select
 from export.onnx_export import MIN_OPSET
 from export.rewrite import FORMS
 from train.checkpoint import CheckpointError, load_generator
@@ -97,9 +97,9 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Usage errors (exit 2), found before anything is loaded."""
-    select(args.formats, ["fp32"] + ["fp16"] * args.fp16 + ["int8"] * args.int8)
+def check_args(args: argparse.Namespace) -> list[Format]:
+    """Usage errors (exit 2), found before anything is loaded; the format rows to write."""
+    rows = select(args.formats, ["fp32"] + ["fp16"] * args.fp16 + ["int8"] * args.int8)
     if args.opset < MIN_OPSET:
         raise ValueError(f"--opset must be {MIN_OPSET} or later, got {args.opset}")
     if not 0 <= args.recalibrate_bn <= 10_000:
@@ -121,6 +121,7 @@ def check_args(args: argparse.Namespace) -> None:
             f"{', ...' if len(foreign) > 3 else ''}): --force replaces export folders only; pick "
             "another --outdir"
         )
+    return rows
 
 
 def build_job(args: argparse.Namespace) -> tuple[Job, dict]:
@@ -158,8 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     outdir = Path(args.outdir)
     try:
-        check_args(args)
-        rows = select(args.formats, ["fp32"] + ["fp16"] * args.fp16 + ["int8"] * args.int8)
+        rows = check_args(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
