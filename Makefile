@@ -27,6 +27,7 @@ demo: $(VENV)/.installed  ## train, export, generate (README: measured times per
 		--out $(DEMO)/arithmetic.png
 	@echo "look at: $(DEMO)/grid.png $(DEMO)/walk.gif $(DEMO)/arithmetic.png $(DEMO)/progress.gif $(DEMO)/loss.png"
 	@echo "explore: $(VENV)/bin/dcgan serve $(DEMO)/export/generator.onnx   (then open http://127.0.0.1:8000/)"
+	@echo "publish: $(VENV)/bin/dcgan site $(DEMO)/export --out $(DEMO)/site   (a static site: the model runs in the browser)"
 
 test: lint  ## lint and types, the test suite, plus every benchmark run once in quick mode (catches breakage)
 	$(PY) -m pytest tests benchmarks --quick --benchmark-disable
