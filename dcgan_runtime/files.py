@@ -52,6 +52,27 @@ def atomic_write(path: str | os.PathLike[str], content: Content, *, overwrite: b
     return path
 
 
+def check_replaceable(target: Path, names: set[str], force: bool, flag: str, kind: str) -> None:
+    """Refuse (ValueError) to write a folder over `target` unless it is absent or empty, or `force` is
+    given and it holds nothing but `names` (what a folder of this `kind` holds): nothing else is lost."""
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{flag} {str(target)!r} is a file")
+    held = sorted(p.name for p in target.iterdir()) if target.is_dir() else []
+    if held and not force:
+        raise ValueError(
+            f"{flag} {str(target)!r} already holds files (it is not empty): pass --force to replace "
+            f"the {kind} in it, or pick another"
+        )
+    foreign = [n for n in held if n not in names]
+    if foreign:
+        more = ", ..." if len(foreign) > 3 else ""
+        raise ValueError(
+            f"{flag} {str(target)!r} holds files that are not {'an' if kind[0] in 'aeiou' else 'a'} "
+            f"{kind} ({', '.join(foreign[:3])}{more}): --force replaces {kind} folders only; pick "
+            f"another {flag}"
+        )
+
+
 def staging_dir(target: Path) -> Path:
     """An empty hidden folder beside `target` (same file system), with the permissions mkdir gives."""
     target.parent.mkdir(parents=True, exist_ok=True)

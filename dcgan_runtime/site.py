@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from dcgan_runtime.errors import UsageError
-from dcgan_runtime.files import atomic_write, install_dir, staging_dir
+from dcgan_runtime.files import atomic_write, check_replaceable, install_dir, staging_dir
 
 ORT_WEB_VERSION = "1.30.0"
 ORT_WEB_FILES = {  # dist/ file -> sha256: the WASM build (SIMD, threads) and the WebGPU one
@@ -132,15 +132,10 @@ def write_site(
     from dcgan_runtime.generator import Generator  # validates the file, its metadata and its signature
 
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        held = {p.name for p in out.iterdir()} if out.is_dir() else set()
-        if not force or not out.is_dir():
-            raise UsageError(f"{str(out)!r} exists and is not empty: pass --force to replace the site in it")
-        if held - SITE_FILES:
-            raise UsageError(
-                f"{str(out)!r} holds files that are not a dcgan site ({sorted(held - SITE_FILES)[:3]}): "
-                "--force replaces site folders only; pick another --out"
-            )
+    try:
+        check_replaceable(out, SITE_FILES, force, "--out", "dcgan site")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     with Generator.load(model, device="cpu", precision=precision, threads=1) as g:
         meta, path = g.metadata, g.path
     parity = _parity_row(path)

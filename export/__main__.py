@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from dcgan_runtime import __version__ as runtime_version
-from dcgan_runtime.files import atomic_write, install_dir, staging_dir
+from dcgan_runtime.files import atomic_write, check_replaceable, install_dir, staging_dir
 from dcgan_runtime.metadata import Metadata
 from export import parity
 from export.fold import fold_batchnorm, recalibrate_batchnorm
@@ -106,21 +106,7 @@ def check_args(args: argparse.Namespace) -> list[Format]:
         raise ValueError(f"--recalibrate-bn must be in 0..10000, got {args.recalibrate_bn}")
     if not 1 <= args.calibration <= 100_000:
         raise ValueError(f"--calibration must be in 1..100000 latents, got {args.calibration}")
-    outdir = Path(args.outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise ValueError(f"--outdir {str(outdir)!r} is a file")
-    held = sorted(p.name for p in outdir.iterdir()) if outdir.is_dir() else []
-    if held and not args.force:
-        raise ValueError(
-            f"--outdir {str(outdir)!r} already holds files: pass --force to replace its export, or pick another"
-        )
-    foreign = [n for n in held if n not in FILES]
-    if foreign:
-        raise ValueError(
-            f"--outdir {str(outdir)!r} holds files that are not an export ({', '.join(foreign[:3])}"
-            f"{', ...' if len(foreign) > 3 else ''}): --force replaces export folders only; pick "
-            "another --outdir"
-        )
+    check_replaceable(Path(args.outdir), FILES, args.force, "--outdir", "export")
     return rows
 
 
