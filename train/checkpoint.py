@@ -21,7 +21,7 @@ from torch import nn
 
 from dcgan_runtime.files import atomic_write
 from train.config import TrainConfig
-from train.model import build_generator, build_models
+from train.model import build_discriminator, build_generator
 from train.step import GANStep
 
 FORMAT = "dcgan-checkpoint"
@@ -183,7 +183,11 @@ def training_state(
 
 def check_generator(state: dict[str, Any], path: Path | str) -> TrainConfig:
     """The schema export needs: a valid config, a step, generator weights that fit it. Returns the config."""
-    where = str(path)
+    return _checked_generator(state, str(path))[0]
+
+
+def _checked_generator(state: dict[str, Any], where: str) -> tuple[TrainConfig, nn.Module]:
+    """`check_generator`'s work, returning the (uninitialised) generator it checked the weights against."""
     if not isinstance(state.get("config"), dict):
         raise CheckpointError(f"{where!r} has no training config: not a checkpoint this tool wrote")
     try:
@@ -193,15 +197,16 @@ def check_generator(state: dict[str, Any], path: Path | str) -> TrainConfig:
     step = state.get("step")
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise CheckpointError(f"{where!r} has step {step!r}, expected an integer >= 0")
-    _check_weights(state.get("generator"), build_generator(cfg), "generator", where)
-    return cfg
+    g = build_generator(cfg)
+    _check_weights(state.get("generator"), g, "generator", where)
+    return cfg, g
 
 
 def check_resumable(state: dict[str, Any], path: Path | str) -> TrainConfig:
     """The schema `--resume` needs on top of `check_generator`: D, the optimisers, the RNG state."""
     cfg = check_generator(state, path)
     where = str(path)
-    _check_weights(state.get("discriminator"), build_models(cfg)[1], "discriminator", where)
+    _check_weights(state.get("discriminator"), build_discriminator(cfg), "discriminator", where)
     optim = state.get("optim")
     if not (isinstance(optim, dict) and isinstance(optim.get("opt_g"), dict) and isinstance(optim.get("opt_d"), dict)):
         raise CheckpointError(f"{where!r} lacks the optimiser states that --resume needs")
@@ -218,8 +223,7 @@ def load_generator(path: Path) -> tuple[dict[str, Any], TrainConfig, nn.Module]:
     """A checkpoint file or run directory -> (state, config, generator with its weights)."""
     path = resolve_checkpoint(path)
     state = load_checkpoint(path)
-    cfg = check_generator(state, path)
-    g = build_generator(cfg)
+    cfg, g = _checked_generator(state, str(path))
     g.load_state_dict(state["generator"])
     return state, cfg, g
 

@@ -91,10 +91,14 @@ def build_generator(cfg: TrainConfig) -> Generator:
     return Generator(cfg.nz, cfg.ngf, cfg.channels, cfg.image_size)
 
 
+def build_discriminator(cfg: TrainConfig) -> Discriminator:
+    return Discriminator(cfg.ndf, cfg.channels, cfg.image_size)
+
+
 def build_models(cfg: TrainConfig) -> tuple[Generator, Discriminator]:
     """Both networks, initialised from the global torch RNG (seed it first)."""
     g = build_generator(cfg)
-    d = Discriminator(cfg.ndf, cfg.channels, cfg.image_size)
+    d = build_discriminator(cfg)
     g.apply(weights_init)
     d.apply(weights_init)
     return g, d
