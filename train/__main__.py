@@ -262,13 +262,15 @@ def setup(args: argparse.Namespace) -> Run | int:
         )
         return 1
     g, d = (m.to(execution.device, memory_format=torch.channels_last) for m in (g, d))
-    step_fn = GANStep(g, d, cfg, execution)
-    step, best_swd = restore_training(state, g, d, step_fn, execution.device) if state else (0, float("inf"))
-    if state and world.is_main:
-        artifacts.truncate_metrics(out / "metrics.jsonl", step)
     if world.size > 1:
         g, d = (distributed.wrap(m, world, cfg.sync_bn) for m in (g, d))
-        step_fn.g, step_fn.d = g, d
+    step_fn = GANStep(g, d, cfg, execution)
+    step, best_swd = (0, float("inf"))
+    if state:  # every rank loads the same state into the plain modules (DDP's own parameters, in place)
+        gm, dm = distributed.unwrap(g), distributed.unwrap(d)
+        step, best_swd = restore_training(state, gm, dm, step_fn, execution.device)
+        if world.is_main:
+            artifacts.truncate_metrics(out / "metrics.jsonl", step)
     sampler = Sampler(data.images, cfg.nz, cfg.seed, execution.device, out / "samples", best_swd)
     return Run(out, cfg, data, per_epoch, total, execution, world, g, d, step_fn, sampler, step)
 
