@@ -131,8 +131,7 @@ class Guard:
     """ASGI middleware: Host/Origin checks, back-pressure (503 + Retry-After), security headers."""
 
     def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str] | None, limits: Limits, batcher: Batcher) -> None:
-        self.app, self.limits, self.batcher = app, limits, batcher
-        self.max_inflight, self.inflight = limits.max_inflight, 0
+        self.app, self.limits, self.batcher, self.inflight = app, limits, batcher, 0
         self.allowed = None if allowed_hosts is None else {_hostname(h) for h in allowed_hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -144,9 +143,11 @@ class Guard:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        if self.inflight >= self.max_inflight:
+        if self.inflight >= self.limits.max_inflight:
             await error(
-                503, f"the server is busy ({self.max_inflight} requests in flight): retry shortly", {"Retry-After": "1"}
+                503,
+                f"the server is busy ({self.limits.max_inflight} requests in flight): retry shortly",
+                {"Retry-After": "1"},
             )(scope, receive, send)
             return
         self.inflight += 1
