@@ -1,4 +1,5 @@
-"""The `dcgan` command (also `python -m dcgan_runtime`): generate, interpolate, arithmetic, info, bench, serve.
+"""The `dcgan` command (also `python -m dcgan_runtime`): generate, interpolate, arithmetic, info, tune, bench,
+serve, site.
 
 Exit codes: 0 success, 1 failure (bad model file, write error), 2 usage error (bad arguments).
 """
@@ -15,8 +16,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from dcgan_runtime import __version__, parse
-from dcgan_runtime.errors import ModelError, UsageError
+from dcgan_runtime import __version__, parse, tune
+from dcgan_runtime.errors import ModelError, ProviderError, UsageError
 from dcgan_runtime.generator import Generator
 from dcgan_runtime.images import MAX_FPS, MIN_FPS, make_grid, save_gif, save_grid, save_image
 
@@ -51,6 +52,12 @@ EXAMPLES = {
   dcgan site runs/demo/export --precision int8 --out site-int8/ --ort-web node_modules/onnxruntime-web
   python -m http.server -d site/ 8000                  # try it: http://127.0.0.1:8000/
 (onnxruntime-web is pinned and checked by sha256; without --ort-web, npm fetches it once into the cache)""",
+    "tune": """examples:
+  dcgan tune generator.onnx                  # about 20 s; later loads of this file use the plan
+  dcgan tune generator.onnx --threads 4      # a plan is per thread count: tune the one you will run
+  dcgan info generator.onnx                  # says which plan a load uses
+(the plan is cached in $DCGAN_CACHE or ~/.cache/dcgan/tune/, keyed by the model file, onnxruntime
+ version, CPU and thread count; images are bit-identical whatever it chooses)""",
     "bench": """examples:
   dcgan bench generator.onnx --batch-sizes 1,8,64,256
   dcgan bench generator.onnx --threads 2 --rounds 50""",
@@ -149,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--ort-web", metavar="PATH", help="onnxruntime-web's package folder, dist/ folder or .tgz")
     c.add_argument("--no-webgpu", action="store_true", help="leave out the WebGPU build (28 MB): WebAssembly only")
     c.add_argument("--force", action="store_true", help="replace the site an --out folder holds")
+    c = command("tune", "Measure how this CPU runs each batch size fastest, and cache the plan for later loads.")
+    c.add_argument("--seconds", type=float, default=1.5, help="measuring time per batch size, 0.05-60 (default 1.5)")
     c = command("bench", "Time inference: ms per batch and images/s for each batch size.")
     c.add_argument("--batch-sizes", default="1,8,64,256", help="default 1,8,64,256")
     c.add_argument("--rounds", type=int, default=20, help="timed calls per batch size (default 20)")
@@ -254,6 +263,7 @@ def run_info(g: Generator, a: argparse.Namespace) -> None:
         "model": str(g.path),
         "requested_providers": g.requested_providers,
         "active_providers": g.providers,
+        "cpu_plan": g.plan.describe() if g.plan else None,
         "metadata": json.loads(g.metadata.to_json()),
     }
     if a.json:
@@ -263,7 +273,8 @@ def run_info(g: Generator, a: argparse.Namespace) -> None:
     text = (
         f"model      {g.path}\nimage      {m.image_size}x{m.image_size}x{m.channels}, latent_dim {m.latent_dim}, "
         f"{m.precision}\nproviders  requested {g.requested_providers}, active {g.providers}\n"
-        f"trained    {m.training_steps} steps on {m.dataset or '?'}\nproducer   {m.producer}, {m.created}\n"
+        + (f"cpu plan   {g.plan.describe()}\n" if g.plan else "")
+        + f"trained    {m.training_steps} steps on {m.dataset or '?'}\nproducer   {m.producer}, {m.created}\n"
         f"BatchNorm  folded {m.bn_folded}, recalibrated {m.bn_recalibrated}\n"
         + "".join(f"int8       {k}: {v}\n" for k, v in m.quantization.items())
         + f"metadata   {m.to_json()}"
@@ -278,6 +289,15 @@ def printable(text: str) -> str:
     'ok\\\\x1b[2J'
     """
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def run_tune(g: Generator, a: argparse.Namespace) -> None:
+    if not 0.05 <= a.seconds <= 60:
+        raise UsageError(f"--seconds must be in 0.05..60, got {a.seconds}")
+    table = g.tune(seconds_per_size=a.seconds)
+    assert g.plan is not None  # tune() raises on CUDA
+    print(tune.report(table, g.plan))
+    print(f"plan: {g.plan.describe()}")
 
 
 def run_bench(g: Generator, a: argparse.Namespace) -> None:
@@ -350,12 +370,14 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--threads must be at least 1, got {args.threads}")
         if args.command == "serve":
             check_serve(args)
-        g = Generator.load(args.model, device=args.device, threads=args.threads, precision=args.precision)
+        tuning = False if args.command == "tune" else None  # tune measures afresh; the others use a cached plan
+        g = Generator.load(args.model, device=args.device, threads=args.threads, precision=args.precision, tune=tuning)
         {
             "generate": run_generate,
             "interpolate": run_interpolate,
             "arithmetic": run_arithmetic,
             "info": run_info,
+            "tune": run_tune,
             "bench": run_bench,
             "serve": run_serve,
             "site": run_site,
@@ -363,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError) as e:
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except (ModelError, OSError) as e:
+    except (ModelError, ProviderError, OSError) as e:
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -25,6 +25,11 @@ from typing import IO
 Content = bytes | Callable[[IO[bytes]], object]
 
 
+def cache_dir() -> Path:
+    """Where dcgan keeps what it can rebuild (tuning plans, onnxruntime-web): $DCGAN_CACHE or ~/.cache/dcgan."""
+    return Path(os.environ.get("DCGAN_CACHE", Path.home() / ".cache" / "dcgan"))
+
+
 def atomic_write(path: str | os.PathLike[str], content: Content, *, overwrite: bool = True) -> Path:
     """Write `content` (bytes, or a function that writes to a binary file) to `path` atomically.
 

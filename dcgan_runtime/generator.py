@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,8 +23,10 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess test
     ) from e
 
 from dcgan_runtime import latent
+from dcgan_runtime import tune as tuning
 from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
 from dcgan_runtime.images import to_uint8
+from dcgan_runtime.lanes import Lanes
 from dcgan_runtime.metadata import FILENAMES, KEY, PRECISIONS, Metadata
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
@@ -63,11 +64,11 @@ def available_cpus() -> int:
 class Generator:
     """A loaded DCGAN generator. Thread-safe: one instance may serve many threads.
 
-    On CPU a batch of at least two images per thread is split across `threads` workers, each
-    running its slice through a single-threaded session (onnxruntime's ConvTranspose parallelises
-    poorly inside one image). Every image goes through the same arithmetic either way (onnxruntime
-    never splits a sum across threads), so results do not depend on the batch size or the split.
-    `close()` (or a `with` block) stops the worker threads.
+    On CPU each batch size runs by a plan (`g.plan`): one session with every thread, or the batch
+    split across sessions side by side, chosen per batch-size band, by measurement on this machine
+    where `dcgan tune` or `tune=True` made one (see dcgan_runtime.tune). Every image goes through the
+    same arithmetic either way (onnxruntime never splits a sum across threads), so results do not
+    depend on the plan, the batch size or the split. `close()` (or a `with` block) stops the workers.
 
     >>> with Generator.load("generator.onnx") as g:      # doctest: +SKIP
     ...     images = g.generate(seeds=range(8))
@@ -79,16 +80,14 @@ class Generator:
         metadata: Metadata,
         path: Path,
         requested: list[Provider],
-        worker_session: ort.InferenceSession | None = None,
-        workers: int = 1,
+        lanes: Lanes | None = None,
     ) -> None:
         self.session, self.metadata, self.path = session, metadata, path
         self.requested_providers = [p if isinstance(p, str) else p[0] for p in requested]
         self.providers: list[str] = session.get_providers()  # what actually runs
         self._cuda = self.providers[0] == CUDA
-        # a single-threaded session that `workers` threads share, each on its slice of a batch
-        self._worker_session, self._workers = worker_session, workers
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="dcgan") if worker_session is not None else None
+        self._lanes = lanes  # CPU only: how each batch size runs (a tune.Plan over sessions side by side)
+        self._tunable = False  # a plan may be cached for it: CPU, the session options ours to choose
 
     @classmethod
     def load(
@@ -101,6 +100,7 @@ class Generator:
         session_options: ort.SessionOptions | None = None,
         threads: int | None = None,
         precision: str | None = None,
+        tune: bool | None = None,
     ) -> Generator:
         """Open `path` (a file from `python -m export`, or its output folder), check it, and build the session.
 
@@ -110,6 +110,11 @@ class Generator:
         `precision` ("fp32", "fp16", "int8") picks the file in a folder (default fp32), and for a file
         is checked against its metadata. `session_options` is used as given (with `threads`, a copy of
         its attributes is made); the CPU worker sessions copy its attributes. It is never changed.
+
+        On CPU, `tune` decides how each batch size runs (see `tune()`): None (default) uses this
+        machine's cached tuning for this file and thread count if `dcgan tune` or `tune=True` made one,
+        else the built-in plan; True measures now if nothing is cached (seconds); False always uses the
+        built-in plan. Whatever runs, the images are bit-identical. `plan` says what was chosen.
 
         >>> Generator.load("runs/faces/export", precision="int8").metadata.precision  # doctest: +SKIP
         'int8'
@@ -154,16 +159,66 @@ class Generator:
             if strict:
                 raise ProviderError(msg)
             warnings.warn(msg + "; running on CPU", RuntimeWarning, stacklevel=2)  # once per call site
-        worker_session = None
-        if active[0] == CPU and threads > 1:
-            worker_session = _session(path, _options(session_options, 1), [CPU], None)
-        return cls(session, meta, path, requested, worker_session, threads)
+        if tune is not None and not isinstance(tune, bool):
+            raise ValueError(f"tune must be True, False or None, got {tune!r}")
+        if active[0] != CPU:
+            return cls(session, meta, path, requested)
+        if tune and session_options is not None:
+            raise ValueError("tune=True picks the session options itself: pass session_options or tune=True, not both")
+
+        def make_session(s: tuning.Strategy) -> ort.InferenceSession:
+            return _session(path, _options(session_options, s.threads, s), [CPU], None)
+
+        plan = tuning.default_plan(threads, explicit=session_options is None)
+        lanes = Lanes(plan, threads, make_session, lambda s, z, out: _run_into(s, z, out, meta, path))
+        lanes.adopt(plan.pick(1), session)
+        g = cls(session, meta, path, requested, lanes)
+        g._tunable = session_options is None
+        if g._tunable and tune is not False:
+            cached = tuning.load_cached(g._tune_key())
+            if cached is not None:
+                lanes.use(cached)
+            elif tune:
+                g.tune()
+        return g
+
+    @property
+    def plan(self) -> tuning.Plan | None:
+        """How each batch size runs on the CPU (None on CUDA); `plan.describe()` says it in one line."""
+        return self._lanes.plan if self._lanes is not None else None
+
+    def tune(self, *, save: bool = True, seconds_per_size: float = 1.5) -> tuning.Table:
+        """Time every CPU strategy at batch sizes 1-64 on this machine, switch to the fastest per band and
+        (with `save`) cache the plan for later loads of this file. Returns the measurements.
+
+        >>> print(tune.report(g.tune(), g.plan))           # doctest: +SKIP
+        """
+        if self._lanes is None:
+            raise ProviderError(f"tuning chooses CPU strategies; this generator runs on {self.providers[0]}")
+        lanes = self._lanes
+
+        def run(strategy: tuning.Strategy, z: np.ndarray) -> np.ndarray:
+            out = np.empty(
+                (len(z), self.metadata.channels, self.metadata.image_size, self.metadata.image_size), np.float32
+            )
+            lanes.run(z.reshape(len(z), -1, 1, 1), out, strategy)
+            return out
+
+        table = tuning.measure(run, self.metadata.latent_dim, lanes.threads, seconds_per_size=seconds_per_size)
+        plan = tuning.choose(table, "measured now")
+        if save and self._tunable:
+            plan = tuning.Plan(plan.bands, f"measured now, cached in {tuning.save(self._tune_key(), plan, table)}")
+        lanes.use(plan)
+        return table
+
+    def _tune_key(self) -> dict[str, Any]:
+        assert self._lanes is not None
+        return tuning.cache_key(self.path, self._lanes.threads, ort.__version__)
 
     def close(self) -> None:
         """Stop the worker threads (the sessions go with the object). Idempotent."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool, self._worker_session = None, None
+        if self._lanes is not None:
+            self._lanes.close()
 
     def __enter__(self) -> Generator:
         return self
@@ -222,35 +277,14 @@ class Generator:
             binding = self.session.io_binding()  # per call: a binding is not shared between threads
             binding.bind_cpu_input(m.input_name, z)
             binding.bind_output(m.output_name, "cuda")
-            self._execute(self.session, binding)
+            _execute(self.session, binding, self.path)
             result = binding.copy_outputs_to_cpu()[0]
             if result.shape != out.shape:
                 raise ModelError(f"{str(self.path)!r} produced {result.shape}, its metadata promises {out.shape}")
             out[...] = result
             return
-        pool, worker = self._pool, self._worker_session
-        if pool is not None and worker is not None and len(z) >= 2 * self._workers:
-            bounds = np.linspace(0, len(z), self._workers + 1).astype(int)
-            parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-            list(pool.map(lambda part: self._run_into(worker, z[part], out[part]), parts))
-        else:
-            self._run_into(self.session, z, out)
-
-    def _run_into(self, session: ort.InferenceSession, z: np.ndarray, out: np.ndarray) -> None:
-        m = self.metadata
-        binding = session.io_binding()
-        binding.bind_cpu_input(m.input_name, np.ascontiguousarray(z))
-        binding.bind_output(m.output_name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
-        self._execute(session, binding)
-
-    def _execute(self, session: ort.InferenceSession, binding: Any) -> None:
-        """Run a bound call; onnxruntime's own failures (a graph that does not compute what its metadata
-        says, memory it cannot get) are the model's problem: ModelError."""
-        try:
-            session.run_with_iobinding(binding)
-        except Exception as e:  # onnxruntime raises its own exception types
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-            raise ModelError(f"onnxruntime could not run {str(self.path)!r}: {first}") from None
+        assert self._lanes is not None  # every CPU generator has its lanes
+        self._lanes.run(z, out)
 
     # ------------------------------------------------------------------ conveniences over decode
     def generate(
@@ -324,14 +358,45 @@ _OPTION_FIELDS = (
 )
 
 
-def _options(base: ort.SessionOptions | None, threads: int) -> ort.SessionOptions:
-    """A new SessionOptions: the caller's settings (if any) with `threads` intra-op threads."""
+_LEVELS = {
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def _options(
+    base: ort.SessionOptions | None, threads: int, strategy: tuning.Strategy | None = None
+) -> ort.SessionOptions:
+    """A new SessionOptions: the caller's settings (if any) with `threads` intra-op threads, and a
+    strategy's graph optimisation level and spinning where it sets them."""
     so = ort.SessionOptions()
     for name in _OPTION_FIELDS if base is not None else ():
         if hasattr(base, name):
             setattr(so, name, getattr(base, name))
     so.intra_op_num_threads = threads
+    if strategy is not None and strategy.level is not None:
+        so.graph_optimization_level = _LEVELS[strategy.level]
+    if strategy is not None and strategy.spinning is not None:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if strategy.spinning else "0")
     return so
+
+
+def _run_into(session: ort.InferenceSession, z: np.ndarray, out: np.ndarray, m: Metadata, path: Path) -> None:
+    binding = session.io_binding()
+    binding.bind_cpu_input(m.input_name, np.ascontiguousarray(z))
+    binding.bind_output(m.output_name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
+    _execute(session, binding, path)
+
+
+def _execute(session: ort.InferenceSession, binding: Any, path: Path) -> None:
+    """Run a bound call; onnxruntime's own failures (a graph that does not compute what its metadata
+    says, memory it cannot get) are the model's problem: ModelError."""
+    try:
+        session.run_with_iobinding(binding)
+    except Exception as e:  # onnxruntime raises its own exception types
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise ModelError(f"onnxruntime could not run {str(path)!r}: {first}") from None
 
 
 def _session(

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from dcgan_runtime.errors import UsageError
-from dcgan_runtime.files import atomic_write, check_replaceable, install_dir, staging_dir
+from dcgan_runtime.files import atomic_write, cache_dir, check_replaceable, install_dir, staging_dir
 
 ORT_WEB_VERSION = "1.30.0"
 ORT_WEB_FILES = {  # dist/ file -> sha256: the WASM build (SIMD, threads) and the WebGPU one
@@ -39,10 +39,6 @@ ORT_WEB_FILES = {  # dist/ file -> sha256: the WASM build (SIMD, threads) and th
 WEBGPU_FILES = {"ort.webgpu.min.mjs", "ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm"}
 PAGE_FILES = ("index.html", "site.js", "seed.js")
 SITE_FILES = {*PAGE_FILES, "style.css", "model.onnx", "model.json", "ort"}  # what a site folder holds
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("DCGAN_CACHE", Path.home() / ".cache" / "dcgan"))
 
 
 def ort_web_files(source: str | os.PathLike[str] | None = None, webgpu: bool = True) -> dict[str, bytes]:

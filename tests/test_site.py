@@ -18,7 +18,8 @@ import pytest
 from dcgan_runtime import Generator
 from dcgan_runtime.cli import main as cli_main
 from dcgan_runtime.errors import UsageError
-from dcgan_runtime.site import ORT_WEB_VERSION, cache_dir, ort_web_files, write_site
+from dcgan_runtime.files import cache_dir
+from dcgan_runtime.site import ORT_WEB_VERSION, ort_web_files, write_site
 from support import CHROMIUM_FLAGS, chromium
 
 ROOT = Path(__file__).resolve().parents[1]

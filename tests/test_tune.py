@@ -1,0 +1,147 @@
+"""Tuning: every CPU strategy gives bit-identical images; plans are chosen from measurements, cached, validated."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dcgan_runtime import tune
+from dcgan_runtime.tune import Plan, Strategy, Table
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A private cache, and quick measuring (the numbers do not matter here, what is done with them does)."""
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tune, "SETTLE_S", 0.001)
+    measure = tune.measure
+    monkeypatch.setattr(tune, "measure", lambda *a, **kw: measure(*a, **{**kw, "seconds_per_size": 0.02}))
+    return tmp_path / "cache" / "tune"
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+def test_every_strategy_gives_bit_identical_images(onnx_model, threads):
+    """Workers x threads (incl. mixes like 2x2), optimisation levels and spinning change speed, never images."""
+    from dcgan_runtime import Generator
+
+    g = Generator.load(onnx_model, device="cpu", threads=threads, tune=False)
+    m = g.metadata
+    z = g.latents(9, seed=5).reshape(9, -1, 1, 1)
+    reference = g.decode(z.reshape(9, -1), output="float")
+    strategies = tune.candidates(threads)
+    assert {s.workers for s in strategies} == {w for w in range(1, threads + 1) if threads % w == 0}
+    assert {s.level for s in strategies} == set(tune.LEVELS)
+    for s in strategies:
+        for n in (1, 3, 9):
+            out = np.empty((n, m.channels, m.image_size, m.image_size), np.float32)
+            g._lanes.run(z[:n], out, s)
+            assert np.array_equal(out, reference[:n]), (s.label(), n)
+
+
+def test_tune_measures_caches_and_later_loads_use_it(onnx_model, cache):
+    from dcgan_runtime import Generator
+
+    g = Generator.load(onnx_model, device="cpu", threads=2)
+    assert g.plan.source == "built-in" and g.plan == tune.default_plan(2)
+    before = g.generate(seeds=range(12), output="float")
+    table = g.tune(seconds_per_size=0.05)
+    assert set(table.rates) == {s.label() for s in table.strategies.values()} and not table.differs
+    assert all(set(r) == set(tune.SIZES) and min(r.values()) > 0 for r in table.rates.values())
+    for size in tune.SIZES:  # the chosen strategy is within the tolerance of the fastest measured
+        assert table.rates[g.plan.pick(size).label()][size] >= 0.95 * table.best(size)[1]
+    assert np.array_equal(g.generate(seeds=range(12), output="float"), before)
+    (path,) = cache.glob("*.json")
+    data = json.loads(path.read_text())
+    assert data["key"]["threads"] == 2 and len(data["key"]["model_sha256"]) == 64
+    again = Generator.load(onnx_model, device="cpu", threads=2)
+    assert again.plan == g.plan and str(path) in again.plan.source
+    assert np.array_equal(again.generate(seeds=range(12), output="float"), before)
+    assert Generator.load(onnx_model, device="cpu", threads=2, tune=False).plan.source == "built-in"
+    assert Generator.load(onnx_model, device="cpu", threads=4).plan.source == "built-in"  # other key
+
+
+def test_damaged_cache_is_ignored_and_tune_true_measures_again(onnx_model, cache):
+    from dcgan_runtime import Generator
+
+    Generator.load(onnx_model, device="cpu", threads=2).tune(seconds_per_size=0.02)
+    (path,) = cache.glob("*.json")
+    for damage in (b"", b"{not json", b'{"format": 1}', json.dumps({"format": 1, "plan": [{"min_batch": 2}]}).encode()):
+        path.write_bytes(damage)
+        assert Generator.load(onnx_model, device="cpu", threads=2).plan.source == "built-in"
+    tuned = Generator.load(onnx_model, device="cpu", threads=2, tune=True)
+    assert tuned.plan.source.startswith("measured now")
+    assert json.loads(path.read_text())["format"] == tune.FORMAT
+
+
+def test_tune_refuses_what_it_cannot_honour(onnx_model):
+    import onnxruntime as ort
+
+    from dcgan_runtime import Generator
+
+    with pytest.raises(ValueError, match="not both"):
+        Generator.load(onnx_model, device="cpu", session_options=ort.SessionOptions(), tune=True)
+    with pytest.raises(ValueError, match="tune must be"):
+        Generator.load(onnx_model, device="cpu", tune="yes")
+    g = Generator.load(onnx_model, device="cpu", session_options=ort.SessionOptions())
+    assert g.plan == tune.default_plan(g._lanes.threads, explicit=False)  # the caller's options, untouched
+
+
+def _table(rates: dict[str, dict[int, float]], threads: int = 2) -> Table:
+    by = {s.label(): s for s in tune.candidates(threads)}
+    return Table(threads, rates, by, [], 0.0)
+
+
+def test_choose_keeps_the_built_in_within_noise_and_switches_where_clearly_faster():
+    one, split, ext = "1x2 spin all", "2x1 all", "1x2 spin extended"
+    table = _table(
+        {
+            one: {1: 100.0, 4: 100.0, 16: 100.0},
+            split: {1: 60.0, 4: 98.0, 16: 150.0},
+            ext: {1: 103.0, 4: 130.0, 16: 100.0},
+        }
+    )
+    plan = tune.choose(table)
+    assert [(b, s.label()) for b, s in plan.bands] == [(1, one), (4, ext), (16, split)]
+    assert plan.pick(3).label() == one and plan.pick(15).label() == ext and plan.pick(4096).label() == split
+    assert "batch 1-3: 1x2 spin all; 4-15: 1x2 spin extended; 16+: 2x1 all" in plan.describe()
+
+
+@pytest.mark.parametrize(
+    "bands",
+    [
+        [],
+        "x",
+        [{"min_batch": 2, "workers": 1, "threads": 1}],
+        [{"min_batch": 1, "workers": 0, "threads": 1}],
+        [{"min_batch": 1, "workers": 1, "threads": 1, "level": "fast"}],
+        [{"min_batch": 1, "workers": 1, "threads": 1, "spinning": "yes"}],
+        [{"min_batch": 1, "workers": 1, "threads": 1, "cores": 3}],
+        [{"min_batch": 1, "workers": 1, "threads": 1}, {"min_batch": 1, "workers": 2, "threads": 1}],
+        [{"min_batch": 1.0, "workers": 1, "threads": 1}],
+    ],
+)
+def test_malformed_plans_are_refused(bands):
+    with pytest.raises(ValueError):
+        Plan.from_json(bands)
+
+
+def test_plan_round_trips_and_merges_equal_neighbours():
+    s = Strategy(2, 1, None, "all")
+    plan = Plan.from_json([{"min_batch": 1, **s.__dict__}, {"min_batch": 8, **s.__dict__}])
+    assert plan.bands == ((1, s),) and Plan.from_json(plan.to_json()) == plan
+
+
+def test_cli_tune_prints_the_table_and_info_names_the_plan(onnx_model, cache, capsys):
+    from dcgan_runtime.cli import main
+
+    assert main(["tune", str(onnx_model), "--device", "cpu", "--threads", "2", "--seconds", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert "1x2 spin all" in out and "2x1 all" in out and "* chosen" in out and "plan: batch 1" in out
+    assert len(list(cache.glob("*.json"))) == 1
+    assert main(["info", str(onnx_model), "--device", "cpu", "--threads", "2"]) == 0
+    info = capsys.readouterr().out
+    assert "cpu plan   batch 1" in info and "(tuned, " in info
+    assert main(["tune", str(onnx_model), "--device", "cpu", "--seconds", "0"]) == 2
+    assert "--seconds must be in 0.05..60" in capsys.readouterr().err
