@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -135,13 +136,23 @@ def candidates(threads: int) -> list[Strategy]:
 
 @dataclass
 class Table:
-    """Measured images/s per (strategy label, batch size), and the labels dropped for other results."""
+    """Seconds per call, one figure per round, by strategy label and batch size; the labels dropped
+    for other results. `rates` are images/s from each cell's median."""
 
     threads: int
-    rates: dict[str, dict[int, float]]
+    blocks: dict[str, dict[int, list[float]]]
     strategies: dict[str, Strategy]
     differs: list[str]
     seconds: float
+
+    @functools.cached_property
+    def rates(self) -> dict[str, dict[int, float]]:
+        return {k: {n: n / float(np.median(ts)) for n, ts in v.items()} for k, v in self.blocks.items() if v}
+
+    def wins(self, challenger: str, holder: str, size: int) -> float:
+        """The share of rounds in which `challenger` was faster than `holder` (same round, same conditions)."""
+        pairs = list(zip(self.blocks[challenger][size], self.blocks[holder][size]))
+        return sum(c < h for c, h in pairs) / len(pairs)
 
     def best(self, size: int) -> tuple[str, float]:
         return max(((label, r[size]) for label, r in self.rates.items() if size in r), key=lambda x: x[1])
@@ -172,7 +183,7 @@ def measure(
     strategies = list(strategies or [*built_in, *(s for s in candidates(threads) if s not in built_in)])
     started = time.perf_counter()
     z = np.random.RandomState(0).standard_normal((max(sizes), latent_dim)).astype(np.float32)
-    rates: dict[str, dict[int, float]] = {s.label(): {} for s in strategies}
+    table: dict[str, dict[int, list[float]]] = {s.label(): {} for s in strategies}
     differs: list[str] = []
     for size in sizes:
         t = time.perf_counter()
@@ -193,25 +204,30 @@ def measure(
                     run(s, z[:size])
                 blocks[s.label()].append((time.perf_counter() - t) / calls)
         for label, per_call in blocks.items():
-            rates[label][size] = size / float(np.median(per_call))
+            table[label][size] = per_call
     by_label = {s.label(): s for s in strategies}
-    return Table(threads, {k: v for k, v in rates.items() if v}, by_label, differs, time.perf_counter() - started)
+    return Table(threads, {k: v for k, v in table.items() if v}, by_label, differs, time.perf_counter() - started)
 
 
-def choose(table: Table, source: str = "measured", tolerance: float = 0.05) -> Plan:
-    """The fastest strategy per measured size, each band running from its size to the next one's.
-
-    Within `tolerance` of the fastest (measurement noise), the built-in plan's strategy is kept, else
-    the previous band's: a plan changes only where the measurements clearly say so.
+def choose(table: Table, source: str = "measured", margin: float = 0.03, majority: float = 0.8) -> Plan:
+    """Per measured size, the built-in plan's strategy unless another is clearly faster: by more than
+    `margin` in median and in at least `majority` of the rounds (paired, so a noisy moment that hit
+    one strategy's block does not decide). Each band runs from its size to the next one's.
     """
-    sizes = sorted({s for r in table.rates.values() for s in r})
+    rates = table.rates
+    sizes = sorted({s for r in rates.values() for s in r})
     built_in = default_plan(table.threads)
     bands: list[tuple[int, Strategy]] = []
     for i, size in enumerate(sizes):
-        best = table.best(size)[1]
-        near = {label for label, r in table.rates.items() if r.get(size, 0.0) >= best * (1 - tolerance)}
-        preferred = [built_in.pick(size).label()] + ([bands[-1][1].label()] if bands else [])
-        label = next((p for p in preferred if p in near), table.best(size)[0])
+        holder = built_in.pick(size).label()
+        label = holder if size in rates.get(holder, {}) else table.best(size)[0]
+        challengers = sorted(rates, key=lambda k: -rates[k].get(size, 0.0))
+        for c in challengers:
+            if c == label or size not in rates[c]:
+                continue
+            if rates[c][size] > rates[label][size] * (1 + margin) and table.wins(c, label, size) >= majority:
+                label = c
+            break  # only the fastest may challenge
         bands.append((1 if i == 0 else size, table.strategies[label]))
     return Plan(_merge(tuple(bands)), source)
 
@@ -271,7 +287,7 @@ def save(key: dict[str, Any], plan: Plan, table: Table) -> Path:
         "format": FORMAT,
         "key": key,
         "plan": plan.to_json(),
-        "measured_images_per_s": {k: {str(b): round(r, 1) for b, r in v.items()} for k, v in table.rates.items()},
+        "measured_images_per_s": {k: {str(n): round(r, 1) for n, r in v.items()} for k, v in table.rates.items()},
         "dropped_for_different_output": table.differs,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

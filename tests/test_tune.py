@@ -49,8 +49,9 @@ def test_tune_measures_caches_and_later_loads_use_it(onnx_model, cache):
     table = g.tune(seconds_per_size=0.05)
     assert set(table.rates) == {s.label() for s in table.strategies.values()} and not table.differs
     assert all(set(r) == set(tune.SIZES) and min(r.values()) > 0 for r in table.rates.values())
-    for size in tune.SIZES:  # the chosen strategy is within the tolerance of the fastest measured
-        assert table.rates[g.plan.pick(size).label()][size] >= 0.95 * table.best(size)[1]
+    for size in tune.SIZES:  # the built-in strategy, or one that measured faster
+        chosen, holder = g.plan.pick(size).label(), tune.default_plan(2).pick(size).label()
+        assert chosen == holder or table.rates[chosen][size] > table.rates[holder][size]
     assert np.array_equal(g.generate(seeds=range(12), output="float"), before)
     (path,) = cache.glob("*.json")
     data = json.loads(path.read_text())
@@ -88,24 +89,27 @@ def test_tune_refuses_what_it_cannot_honour(onnx_model):
     assert g.plan == tune.default_plan(g._lanes.threads, explicit=False)  # the caller's options, untouched
 
 
-def _table(rates: dict[str, dict[int, float]], threads: int = 2) -> Table:
+def _table(seconds: dict[str, dict[int, list[float]]], threads: int = 2) -> Table:
     by = {s.label(): s for s in tune.candidates(threads)}
-    return Table(threads, rates, by, [], 0.0)
+    return Table(threads, seconds, by, [], 0.0)
 
 
-def test_choose_keeps_the_built_in_within_noise_and_switches_where_clearly_faster():
-    one, split, ext = "1x2 spin all", "2x1 all", "1x2 spin extended"
+def test_choose_keeps_the_built_in_unless_another_is_clearly_faster():
+    one, split, ext = "1x2 spin all", "2x1 all", "1x2 spin extended"  # built-in: 1x2 below batch 4, 2x1 from 4
     table = _table(
-        {
-            one: {1: 100.0, 4: 100.0, 16: 100.0},
-            split: {1: 60.0, 4: 98.0, 16: 150.0},
-            ext: {1: 103.0, 4: 130.0, 16: 100.0},
+        {  # seconds per call in each of 5 rounds
+            one: {1: [1.0] * 5, 2: [2.0] * 5, 4: [4.0] * 5, 16: [16.0] * 5},
+            split: {1: [2.0] * 5, 2: [2.0, 2.0, 1.0, 1.0, 1.0], 4: [4.0] * 5, 16: [8.0] * 5},
+            ext: {1: [0.98] * 5, 2: [2.1, 2.1, 3.0, 3.0, 3.0], 4: [3.0] * 5, 16: [16.0] * 5},
         }
     )
     plan = tune.choose(table)
+    # batch 1: 2% faster is noise; batch 2: 2x1 is faster in median, but in 3 rounds of 5 only;
+    # batch 4: 1x2 extended is faster in every round; batch 16: the built-in 2x1 is the fastest
     assert [(b, s.label()) for b, s in plan.bands] == [(1, one), (4, ext), (16, split)]
     assert plan.pick(3).label() == one and plan.pick(15).label() == ext and plan.pick(4096).label() == split
     assert "batch 1-3: 1x2 spin all; 4-15: 1x2 spin extended; 16+: 2x1 all" in plan.describe()
+    assert table.wins(split, one, 2) == 0.6 and table.rates[ext][4] == pytest.approx(4 / 3)
 
 
 @pytest.mark.parametrize(
