@@ -26,7 +26,7 @@ from torch import nn
 
 from dcgan_runtime.errors import UsageError
 from dcgan_runtime.files import atomic_write, remove_stale_temp_files
-from train import artifacts, distributed
+from train import artifacts, conv_path, distributed
 from train.checkpoint import CheckpointError, load_latest_good, restore_training, save_checkpoint, training_state
 from train.config import TrainConfig
 from train.data import DataError, Dataset, load_dataset, to_model_range
@@ -44,7 +44,7 @@ EXAMPLES = """examples:
   torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29400 -m train ...
 """
 # Flags that may change when resuming; every other flag must match the run's saved config.
-RESUMABLE = {"epochs", "max_steps", "checkpoint_every", "sample_every", "device", "threads"}
+RESUMABLE = {"epochs", "max_steps", "checkpoint_every", "sample_every", "device", "threads", "conv"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -77,6 +77,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a("--device", choices=("auto", "cpu", "cuda"), help="default auto (CUDA if usable)")
     a("--precision", choices=("auto", "bf16", "fp32"), help="default auto: bf16 where the CPU has it, AMP on CUDA")
     a("--threads", type=int, help="CPU threads (default: torch's choice)")
+    a(
+        "--conv",
+        choices=("auto", "onednn-cl", "onednn", "native"),
+        help="CPU step's memory layout and convolution library: auto (default) times the three once per "
+        "machine and model shape and keeps the fastest (cached); onednn-cl = channels_last through oneDNN",
+    )
     a(
         "--sync-bn",
         action="store_true",
@@ -237,6 +243,10 @@ def setup(args: argparse.Namespace) -> Run | int:
         return 2 if not isinstance(e, CheckpointError) else 1
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if world.size > 1 or args.dry_run:  # ranks would time each other; a dry run is a smoke test
+        execution = conv_path.with_path(execution, "onednn-cl" if cfg.conv == "auto" else cfg.conv)
+    else:
+        execution = conv_path.choose(cfg, execution, log=lambda line: print(line, file=sys.stderr))
     if execution.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     try:  # an unwritable run directory fails here, before any training
@@ -261,7 +271,8 @@ def setup(args: argparse.Namespace) -> Run | int:
             file=sys.stderr,
         )
         return 1
-    g, d = (m.to(execution.device, memory_format=torch.channels_last) for m in (g, d))
+    layout = torch.channels_last if execution.channels_last else torch.contiguous_format
+    g, d = (m.to(execution.device, memory_format=layout) for m in (g, d))
     if world.size > 1:
         g, d = (distributed.wrap(m, world, cfg.sync_bn) for m in (g, d))
     step_fn = GANStep(g, d, cfg, execution)
@@ -291,7 +302,8 @@ def loop(run: Run, args: argparse.Namespace) -> int:
             f"data: {run.data.name}, {len(run.data)} images"
             f"{f' ({run.data.skipped} unreadable skipped)' if run.data.skipped else ''}; "
             f"G {count_params(gm):,} params, D {count_params(distributed.unwrap(run.d)):,}; "
-            f"{run.execution.device} {run.execution.precision}, {torch.get_num_threads()} threads; "
+            f"{run.execution.device} {run.execution.precision} ({run.execution.conv_path}), "
+            f"{torch.get_num_threads()} threads; "
             f"steps {run.step}->{run.total} ({run.per_epoch}/epoch){ranks}",
             file=sys.stderr,
         )

@@ -18,6 +18,7 @@ IMAGE_SIZES = (32, 64, 128)
 CHANNELS = (1, 3)
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
+CONV_PATHS = ("auto", "onednn-cl", "onednn", "native")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu or cuda
     precision: str = "auto"  # auto (bf16 where the CPU has it, AMP on CUDA), bf16 or fp32
     threads: int = 0  # CPU threads for torch (0: torch's default)
+    conv: str = "auto"  # CPU step: auto (the fastest here, measured once and cached), onednn-cl, onednn, native
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch, not each rank's share
     checkpoint_every: int = 500  # steps between checkpoints (last.pt is always kept)
     sample_every: int = 100  # steps between fixed-noise sample grids
@@ -82,6 +84,8 @@ class TrainConfig:
             problems.append(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.conv not in CONV_PATHS:
+            problems.append(f"conv must be one of {CONV_PATHS}, got {self.conv!r}")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
 

@@ -1,8 +1,10 @@
 """One DCGAN training step, fast by default, and where it executes (device and precision).
 
 Same algorithm as pytorch/examples dcgan (D on a real batch and a fake batch, then G against the
-updated D, BCE on logits), run faster: channels_last, bf16 autocast where the CPU has native bf16
-(AMP on CUDA), and no D weight gradients in the G step (they are never used).
+updated D, BCE on logits), run faster: bf16 autocast where the CPU has native bf16 (AMP on CUDA), no
+D weight gradients in the G step (they are never used), and on the CPU the memory layout and
+convolution library that measured fastest on this machine (train/conv_path.py; channels_last and
+oneDNN by default).
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ class DeviceError(RuntimeError):
 class Execution:
     device: torch.device
     amp_dtype: torch.dtype | None  # autocast dtype, None for fp32
+    channels_last: bool = True  # activations and weights in NHWC memory
+    onednn: bool = True  # CPU convolutions through oneDNN (False: ATen's own im2col + BLAS path)
+
+    @property
+    def conv_path(self) -> str:
+        """'onednn-cl', 'onednn' or 'native' (the --conv names); 'cuda' on a GPU."""
+        if self.device.type != "cpu":
+            return self.device.type
+        return "native" if not self.onednn else ("onednn-cl" if self.channels_last else "onednn")
 
     @property
     def precision(self) -> str:
@@ -85,7 +96,18 @@ class GANStep:
             self.scaler.step(opt)
 
     def __call__(self, real: torch.Tensor, z: torch.Tensor) -> dict[str, float]:
-        real = real.contiguous(memory_format=torch.channels_last)
+        if self.execution.onednn:
+            return self._step(real, z)
+        was = torch.backends.mkldnn.enabled  # flags() would also reset oneDNN's other settings
+        torch.backends.mkldnn.enabled = False
+        try:
+            return self._step(real, z)
+        finally:
+            torch.backends.mkldnn.enabled = was
+
+    def _step(self, real: torch.Tensor, z: torch.Tensor) -> dict[str, float]:
+        if self.execution.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
         # (1) D: maximise log D(x) + log(1 - D(G(z)))
         with self._autocast():
             fake = self.g(z)
