@@ -205,7 +205,9 @@ class Generator:
             return out
 
         table = tuning.measure(run, self.metadata.latent_dim, lanes.threads, seconds_per_size=seconds_per_size)
-        plan = tuning.choose(table, "measured now")
+        plan = tuning.confirm(
+            run, self.metadata.latent_dim, tuning.choose(table, "measured now"), lanes.threads, seconds_per_size
+        )
         if save and self._tunable:
             plan = tuning.Plan(plan.bands, f"measured now, cached in {tuning.save(self._tune_key(), plan, table)}")
         lanes.use(plan)

@@ -149,3 +149,22 @@ def test_cli_tune_prints_the_table_and_info_names_the_plan(onnx_model, cache, ca
     assert "cpu plan   batch 1" in info and "(tuned, " in info
     assert main(["tune", str(onnx_model), "--device", "cpu", "--seconds", "0"]) == 2
     assert "--seconds must be in 0.05..60" in capsys.readouterr().err
+
+
+def test_confirm_keeps_only_changes_that_win_the_rematch():
+    """A plan's departures from the built-in plan are rerun head to head; the built-in edges split them."""
+    import time
+
+    one, split = tune.default_plan(2).pick(1), tune.default_plan(2).pick(64)
+    challenger = Strategy(1, 2, False, "basic")
+    cost = {one: 0.003, split: 0.0005, challenger: 0.001}  # seconds per call, whatever the batch
+
+    def run(strategy, z):
+        time.sleep(cost[strategy])
+        return np.zeros((len(z), 3), np.float32)
+
+    claimed = Plan(((1, challenger),))  # the first measurement said: the challenger everywhere
+    confirmed = tune.confirm(run, 100, claimed, 2, seconds_per_size=0.1)
+    assert confirmed.bands == ((1, challenger), (4, split))  # beats 1x2 below 4 images, loses to 2x1 above
+    cost[challenger] = cost[one]  # no faster than the built-in: the change is dropped
+    assert tune.confirm(run, 100, claimed, 2, seconds_per_size=0.1).bands == tune.default_plan(2).bands
