@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import pytest
 import torch
@@ -55,7 +56,7 @@ def test_auto_measures_once_then_uses_the_cache(tmp_path, monkeypatch):
     (path,) = (tmp_path / "train-step").glob("*.json")
     data = json.loads(path.read_text())
     assert data["choice"] == first.conv_path == max(data["images_per_s"], key=data["images_per_s"].get)
-    assert set(data["images_per_s"]) == set(conv_path.CANDIDATES)
+    assert set(data["images_per_s"]) == set(conv_path.labels())
     said.clear()
     assert conv_path.choose(cfg, FP32, log=said.append) == first and said == []  # cached: no timing
     path.write_text("{garbage")  # unreadable: measured again, not an error
@@ -80,3 +81,20 @@ def test_training_names_its_conv_path_and_refuses_unknown_ones(tmp_path, capsys)
         train_tiny(tmp_path / "b", "--conv", "fastest")
     with pytest.raises(ValueError, match="conv must be one of"):
         TrainConfig(conv="fastest")
+
+
+def test_smt_machines_also_try_one_thread_per_core(tmp_path, monkeypatch):
+    """Where torch's threads include SMT siblings, each path is also timed on one thread per core."""
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    assert 1 <= conv_path.physical_cores() <= (os.cpu_count() or 1)
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(conv_path, "physical_cores", lambda: 1)
+    assert conv_path.labels() == ["onednn-cl", "onednn", "native", "onednn-cl@1", "onednn@1", "native@1"]
+    monkeypatch.undo()
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    monkeypatch.setattr(conv_path, "labels", lambda: ["onednn-cl", "onednn-cl@1"])
+    rates = conv_path.measure(CFG, FP32, seconds=0.1)
+    assert set(rates) == {"onednn-cl", "onednn-cl@1"} and torch.get_num_threads() == threads
+    ex = conv_path.with_path(FP32, "onednn-cl@1")
+    assert (ex.threads, ex.channels_last, ex.onednn, ex.conv_path) == (1, True, True, "onednn-cl@1")

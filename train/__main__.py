@@ -247,6 +247,8 @@ def setup(args: argparse.Namespace) -> Run | int:
         execution = conv_path.with_path(execution, "onednn-cl" if cfg.conv == "auto" else cfg.conv)
     else:
         execution = conv_path.choose(cfg, execution, log=lambda line: print(line, file=sys.stderr))
+        if execution.threads:
+            torch.set_num_threads(execution.threads)
     if execution.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     try:  # an unwritable run directory fails here, before any training

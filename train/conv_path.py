@@ -2,13 +2,17 @@
 
 The candidates compute the same step (train/step.py) with different kernels: channels_last through
 oneDNN ("onednn-cl"), contiguous NCHW through oneDNN ("onednn"), and contiguous through ATen's own
-im2col + BLAS path ("native", oneDNN off). Which wins depends on the CPU (vector width, caches, what
-oneDNN's JIT finds there) and the model's shape, so `--conv auto` times a few steps of each on fresh
-copies of the networks (the run's weights and random streams are untouched) and keeps the fastest,
-cached per CPU, torch version, threads, precision and model shape in $DCGAN_CACHE/train-step/.
+im2col + BLAS path ("native", oneDNN off). Where the CPUs torch may use include SMT siblings (two
+hardware threads of one core share its vector units), each also runs with one thread per physical
+core ("onednn-cl@2"). Which wins depends on the CPU (vector width, caches, SMT, what oneDNN's JIT
+finds there) and the model's shape, so `--conv auto` times a few steps of each on fresh copies of
+the networks (the run's weights and random streams are untouched) and keeps the fastest, cached per
+CPU, torch version, threads, precision and model shape in $DCGAN_CACHE/train-step/.
 
 >>> sorted(CANDIDATES)
 ['native', 'onednn', 'onednn-cl']
+>>> with_path(Execution(torch.device("cpu"), None), "onednn@1").conv_path
+'onednn@1'
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,9 +37,30 @@ CANDIDATES = {"onednn-cl": (True, True), "onednn": (False, True), "native": (Fal
 SHAPE = ("image_size", "channels", "nz", "ngf", "ndf", "batch_size")  # what the step's speed depends on
 
 
-def with_path(execution: Execution, name: str) -> Execution:
+def with_path(execution: Execution, label: str) -> Execution:
+    """`execution` on the path `label` names: a CANDIDATES name, with "@N" for N threads."""
+    name, _, threads = label.partition("@")
     channels_last, onednn = CANDIDATES[name]
-    return dataclasses.replace(execution, channels_last=channels_last, onednn=onednn)
+    return dataclasses.replace(execution, channels_last=channels_last, onednn=onednn, threads=int(threads or 0))
+
+
+def physical_cores() -> int:
+    """Cores (not SMT siblings) among the CPUs this process may run on; all of them if unknown."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text(), (topology / "core_id").read_text()))
+        except OSError:
+            return len(cpus)
+    return len(cores)
+
+
+def labels() -> list[str]:
+    """The candidates on this machine: each path on torch's threads, and on one per physical core if fewer."""
+    threads, cores = torch.get_num_threads(), physical_cores()
+    return list(CANDIDATES) + ([f"{name}@{cores}" for name in CANDIDATES] if cores < threads else [])
 
 
 def measure(cfg: TrainConfig, execution: Execution, seconds: float = 3.0) -> dict[str, float]:
@@ -44,23 +70,28 @@ def measure(cfg: TrainConfig, execution: Execution, seconds: float = 3.0) -> dic
         torch.manual_seed(0)
         real = torch.rand(cfg.batch_size, cfg.channels, cfg.image_size, cfg.image_size) * 2 - 1
         z = torch.randn(cfg.batch_size, cfg.nz, 1, 1)
-        steps, warm = {}, 0.0
-        for name in CANDIDATES:
-            ex = with_path(execution, name)
-            g, d = build_models(cfg)
-            fmt = torch.channels_last if ex.channels_last else torch.contiguous_format
-            g, d = (m.to(ex.device, memory_format=fmt) for m in (g, d))
-            steps[name] = GANStep(g, d, cfg, ex)
-            t = time.perf_counter()
-            steps[name](real, z)  # warm-up: oneDNN builds its kernels on the first call
-            warm += time.perf_counter() - t
-        times: dict[str, list[float]] = {name: [] for name in CANDIDATES}
-        for _ in range(max(3, min(7, int(seconds / warm)))):
-            for name, step in steps.items():
+        steps, warm, threads = {}, 0.0, torch.get_num_threads()
+        try:
+            for label in labels():
+                ex = with_path(execution, label)
+                g, d = build_models(cfg)
+                fmt = torch.channels_last if ex.channels_last else torch.contiguous_format
+                g, d = (m.to(ex.device, memory_format=fmt) for m in (g, d))
+                steps[label] = (GANStep(g, d, cfg, ex), ex.threads or threads)
+                torch.set_num_threads(ex.threads or threads)
                 t = time.perf_counter()
-                step(real, z)
-                times[name].append(time.perf_counter() - t)
-    return {name: cfg.batch_size / sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+                steps[label][0](real, z)  # warm-up: oneDNN builds its kernels on the first call
+                warm += time.perf_counter() - t
+            times: dict[str, list[float]] = {label: [] for label in steps}
+            for _ in range(max(3, min(7, int(seconds / warm)))):
+                for label, (step, n) in steps.items():
+                    torch.set_num_threads(n)
+                    t = time.perf_counter()
+                    step(real, z)
+                    times[label].append(time.perf_counter() - t)
+        finally:
+            torch.set_num_threads(threads)
+    return {label: cfg.batch_size / sorted(ts)[len(ts) // 2] for label, ts in times.items()}
 
 
 def cache_key(cfg: TrainConfig, execution: Execution) -> dict[str, object]:
@@ -92,11 +123,11 @@ def choose(cfg: TrainConfig, execution: Execution, log: Callable[[str], None] = 
     path = _cache_file(key)
     try:
         data = json.loads(path.read_text())
-        if data.get("key") == key and data.get("choice") in CANDIDATES:
+        if data.get("key") == key and data.get("choice") in labels():
             return with_path(execution, data["choice"])
     except (OSError, ValueError, AttributeError):
         pass  # none yet, or unreadable: measure (again)
-    log(f"timing the CPU step's convolution paths once for this machine and model shape ({', '.join(CANDIDATES)})")
+    log(f"timing the CPU step's convolution paths once for this machine and model shape ({', '.join(labels())})")
     rates = measure(cfg, execution)
     choice = max(rates, key=lambda name: rates[name])
     data = {"key": key, "choice": choice, "images_per_s": {k: round(v, 1) for k, v in rates.items()}}

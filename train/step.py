@@ -28,13 +28,15 @@ class Execution:
     amp_dtype: torch.dtype | None  # autocast dtype, None for fp32
     channels_last: bool = True  # activations and weights in NHWC memory
     onednn: bool = True  # CPU convolutions through oneDNN (False: ATen's own im2col + BLAS path)
+    threads: int = 0  # CPU threads for torch (0: as they are)
 
     @property
     def conv_path(self) -> str:
-        """'onednn-cl', 'onednn' or 'native' (the --conv names); 'cuda' on a GPU."""
+        """'onednn-cl', 'onednn' or 'native' (the --conv names), '@N' with N threads; 'cuda' on a GPU."""
         if self.device.type != "cpu":
             return self.device.type
-        return "native" if not self.onednn else ("onednn-cl" if self.channels_last else "onednn")
+        name = "native" if not self.onednn else ("onednn-cl" if self.channels_last else "onednn")
+        return f"{name}@{self.threads}" if self.threads else name
 
     @property
     def precision(self) -> str:
