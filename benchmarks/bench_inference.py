@@ -13,16 +13,48 @@ from benchmarks.conftest import THREADS, latents, measure, record
 def test_onnxruntime_cpu(benchmark, model_dir, batch_size, rounds):
     from dcgan_runtime import Generator
 
-    g = Generator.load(model_dir / "export" / "generator.onnx", device="cpu", threads=THREADS)
+    g = Generator.load(model_dir / "export" / "generator.onnx", device="cpu", threads=THREADS, tune=False)
     z = latents(batch_size)
-    record(benchmark, "dcgan_runtime (onnxruntime CPU)", batch_size, g.providers[0])
+    record(benchmark, "dcgan_runtime, built-in plan", batch_size, g.providers[0])
     measure(benchmark, g.decode, z, output="float", batch_size=batch_size, rounds=rounds)
+
+
+def test_onnxruntime_tuned_cpu(benchmark, tuned, batch_size, rounds):
+    """The same file with the plan `dcgan tune` measured on this machine at the start of the run."""
+    z = latents(batch_size)
+    record(benchmark, "dcgan_runtime, tuned", batch_size, tuned.providers[0], plan=tuned.plan.describe())
+    measure(benchmark, tuned.decode, z, output="float", batch_size=batch_size, rounds=rounds)
+
+
+def test_onnxruntime_plain_cpu(benchmark, model_dir, batch_size, rounds):
+    """What a user gets from onnxruntime alone: one session with default options, session.run."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = THREADS
+    session = ort.InferenceSession(str(model_dir / "export" / "generator.onnx"), so, ["CPUExecutionProvider"])
+    z = latents(batch_size)
+    record(benchmark, "onnxruntime, plain session", batch_size, "CPUExecutionProvider")
+    measure(benchmark, session.run, None, {"z": z}, rounds=rounds)
+
+
+def test_openvino_cpu(benchmark, model_dir, batch_size, rounds):
+    """OpenVINO on the same .onnx, fp32 (its default on CPUs with native bf16 would be bf16), latency hint."""
+    ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'dcgan[bench]')")
+    core = ov.Core()
+    model = core.read_model(str(model_dir / "export" / "generator.onnx"))
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": THREADS}
+    compiled = core.compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+    z = latents(batch_size)
+    record(benchmark, "OpenVINO CPU", batch_size, f"openvino {ov.__version__.split('-')[0]}")
+    measure(benchmark, request.infer, {0: z}, rounds=rounds)
 
 
 def test_onnxruntime_int8_cpu(benchmark, model_dir, batch_size, rounds):
     from dcgan_runtime import Generator
 
-    g = Generator.load(model_dir / "export", precision="int8", device="cpu", threads=THREADS)
+    g = Generator.load(model_dir / "export", precision="int8", device="cpu", threads=THREADS, tune=False)
     z = latents(batch_size)
     record(benchmark, "dcgan_runtime int8 (onnxruntime CPU)", batch_size, g.providers[0])
     measure(benchmark, g.decode, z, output="float", batch_size=batch_size, rounds=rounds)

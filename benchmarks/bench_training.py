@@ -12,7 +12,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.conftest import cpu_flags, record
 from benchmarks.reference import ReferenceStep
+from train import conv_path
 from train.config import TrainConfig
+from train.conv_path import CANDIDATES
 from train.model import build_models
 from train.step import GANStep, cpu_has_bf16, pick_execution
 
@@ -31,23 +33,36 @@ def _flops(step, real, noise) -> int:
     return counter.get_total_flops()
 
 
-@pytest.mark.parametrize("loop", ["reference (pytorch/examples, fp32)", "default"])
+LOOPS = ["reference (pytorch/examples, fp32)", "default"] + [f"fp32 {name}" for name in CANDIDATES]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
 def test_training_step(benchmark, request, loop, rounds):
+    """The reference loop; the default step (precision by CPU, conv path as `--conv auto` would choose:
+    measured, not cached, here); and the fp32 step on each conv path (what an fp32-only CPU runs)."""
     cfg, real, noise = _setup(request.config.getoption("--quick"))
+    torch.manual_seed(0)
     g, d = build_models(cfg)
-    if loop == "default":
-        execution = pick_execution(cfg)
-        g, d = (m.to(memory_format=torch.channels_last) for m in (g, d))
-        step = GANStep(g, d, cfg, execution)
-        precision = execution.precision
+    if loop.startswith("reference"):
+        step, precision = ReferenceStep(g, d, cfg), "fp32 onednn"  # torch's default: NCHW through oneDNN
     else:
-        step, precision = ReferenceStep(g, d, cfg), "fp32"
+        if loop == "default":
+            execution = pick_execution(cfg)
+            rates = conv_path.measure(cfg, execution)
+            execution = conv_path.with_path(execution, max(rates, key=lambda k: rates[k]))
+        else:
+            execution = conv_path.with_path(pick_execution(cfg.replace(precision="fp32")), loop.split()[1])
+        layout = torch.channels_last if execution.channels_last else torch.contiguous_format
+        g, d = (m.to(memory_format=layout) for m in (g, d))
+        step = GANStep(g, d, cfg, execution)
+        precision = f"{execution.precision} {execution.conv_path}"
     flops = _flops(step, real, noise)
     record(
         benchmark,
         f"training step: {loop}",
         cfg.batch_size,
-        f"cpu {precision}",
+        f"cpu {precision.split()[0]}",
+        conv_path=precision.split()[-1],
         flops_per_image=flops / cfg.batch_size,
         kind="training",
     )

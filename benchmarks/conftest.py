@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")  # set to mimic an older CPU
 THREADS = int(os.environ.get("DCGAN_BENCH_THREADS", torch.get_num_threads()))
 
 
@@ -31,7 +32,7 @@ def quick(config) -> bool:
 
 def pytest_generate_tests(metafunc):
     if "batch_size" in metafunc.fixturenames:
-        metafunc.parametrize("batch_size", [1, 8] if quick(metafunc.config) else [1, 8, 64, 256])
+        metafunc.parametrize("batch_size", [1, 8] if quick(metafunc.config) else [1, 2, 8, 16, 64, 256])
 
 
 def cpu_name() -> str:
@@ -70,6 +71,7 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
         "python": platform.python_version(),
+        "isa_caps": " ".join(f"{k}={os.environ[k]}" for k in ISA_CAPS if k in os.environ),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -81,9 +83,9 @@ def rounds(request) -> dict:
     return {"rounds": 3, "warmup_rounds": 1} if quick(request.config) else {"rounds": 15, "warmup_rounds": 3}
 
 
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory) -> Path:
-    """The classic 64x64 generator with random weights and randomised BN statistics, exported as users would."""
+def classic_model(root: Path, formats: tuple[str, ...] = ()) -> tuple[Path, torch.nn.Module]:
+    """The classic 64x64 generator with random weights and randomised BN statistics, exported into `root`
+    as users would (extra `formats`: "--fp16", "--int8"): (its generator.onnx, the eager model in eval mode)."""
     from export.__main__ import main as export_main
     from train.checkpoint import save_checkpoint
     from train.config import TrainConfig
@@ -91,17 +93,35 @@ def model_dir(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     cfg = TrainConfig()
-    g, d = build_models(cfg)
+    g, _ = build_models(cfg)
     for m in g.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
-    root = tmp_path_factory.mktemp("bench")
     save_checkpoint(
         root / "g.pt", {"config": cfg.to_dict(), "step": 0, "generator": g.state_dict(), "dataset": "random weights"}
     )
-    assert export_main([str(root / "g.pt"), "--outdir", str(root / "export"), "--fp16", "--int8"]) == 0
+    assert export_main([str(root / "g.pt"), "--outdir", str(root / "export"), *formats]) == 0
+    return root / "export" / "generator.onnx", g.eval()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """The classic generator's folder: g.pt and export/ (fp32, fp16, int8)."""
+    root = tmp_path_factory.mktemp("bench")
+    classic_model(root, ("--fp16", "--int8"))
     return root
+
+
+@pytest.fixture(scope="session")
+def tuned(model_dir, request):
+    """The exported generator, tuned on this machine now (not cached: the run stands on its own)."""
+    from dcgan_runtime import Generator
+
+    g = Generator.load(model_dir / "export" / "generator.onnx", device="cpu", threads=THREADS, tune=False)
+    g.tune(save=False, seconds_per_size=0.1 if quick(request.config) else 1.5)
+    yield g
+    g.close()
 
 
 @pytest.fixture(scope="session")

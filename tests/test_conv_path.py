@@ -56,7 +56,7 @@ def test_auto_measures_once_then_uses_the_cache(tmp_path, monkeypatch):
     (path,) = (tmp_path / "train-step").glob("*.json")
     data = json.loads(path.read_text())
     assert data["choice"] == first.conv_path == max(data["images_per_s"], key=data["images_per_s"].get)
-    assert set(data["images_per_s"]) == set(conv_path.labels())
+    assert set(data["images_per_s"]) == set(conv_path.labels(FP32))
     said.clear()
     assert conv_path.choose(cfg, FP32, log=said.append) == first and said == []  # cached: no timing
     path.write_text("{garbage")  # unreadable: measured again, not an error
@@ -90,11 +90,26 @@ def test_smt_machines_also_try_one_thread_per_core(tmp_path, monkeypatch):
     threads = torch.get_num_threads()
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     monkeypatch.setattr(conv_path, "physical_cores", lambda: 1)
-    assert conv_path.labels() == ["onednn-cl", "onednn", "native", "onednn-cl@1", "onednn@1", "native@1"]
+    assert conv_path.labels(FP32) == ["onednn-cl", "onednn", "native", "onednn-cl@1", "onednn@1", "native@1"]
+    bf16 = Execution(torch.device("cpu"), torch.bfloat16)
+    assert conv_path.labels(bf16) == ["onednn-cl", "onednn", "onednn-cl@1", "onednn@1"]  # no bf16 kernels in ATen
     monkeypatch.undo()
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
-    monkeypatch.setattr(conv_path, "labels", lambda: ["onednn-cl", "onednn-cl@1"])
+    monkeypatch.setattr(conv_path, "labels", lambda ex: ["onednn-cl", "onednn-cl@1"])
     rates = conv_path.measure(CFG, FP32, seconds=0.1)
     assert set(rates) == {"onednn-cl", "onednn-cl@1"} and torch.get_num_threads() == threads
     ex = conv_path.with_path(FP32, "onednn-cl@1")
     assert (ex.threads, ex.channels_last, ex.onednn, ex.conv_path) == (1, True, True, "onednn-cl@1")
+
+
+def test_an_instruction_set_cap_below_bf16_makes_the_cpu_fp32_only(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 makes oneDNN an AVX2 library: bf16 would be emulated, so auto picks fp32."""
+    from train.step import cpu_has_bf16, pick_execution
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not cpu_has_bf16()
+    assert pick_execution(TrainConfig(device="cpu")).precision == "fp32"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    native = cpu_has_bf16()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_bf16")  # a cap at or above bf16 changes nothing
+    assert cpu_has_bf16() == native

@@ -57,10 +57,12 @@ def physical_cores() -> int:
     return len(cores)
 
 
-def labels() -> list[str]:
-    """The candidates on this machine: each path on torch's threads, and on one per physical core if fewer."""
+def labels(execution: Execution) -> list[str]:
+    """The candidates on this machine: each path on torch's threads, and on one per physical core if fewer.
+    Under bf16 autocast only oneDNN's paths: ATen's own convolutions have no fast bf16 kernels."""
+    names = [n for n in CANDIDATES if execution.amp_dtype is None or CANDIDATES[n][1]]
     threads, cores = torch.get_num_threads(), physical_cores()
-    return list(CANDIDATES) + ([f"{name}@{cores}" for name in CANDIDATES] if cores < threads else [])
+    return names + ([f"{name}@{cores}" for name in names] if cores < threads else [])
 
 
 def measure(cfg: TrainConfig, execution: Execution, seconds: float = 3.0) -> dict[str, float]:
@@ -72,7 +74,7 @@ def measure(cfg: TrainConfig, execution: Execution, seconds: float = 3.0) -> dic
         z = torch.randn(cfg.batch_size, cfg.nz, 1, 1)
         steps, warm, threads = {}, 0.0, torch.get_num_threads()
         try:
-            for label in labels():
+            for label in labels(execution):
                 ex = with_path(execution, label)
                 g, d = build_models(cfg)
                 fmt = torch.channels_last if ex.channels_last else torch.contiguous_format
@@ -123,11 +125,11 @@ def choose(cfg: TrainConfig, execution: Execution, log: Callable[[str], None] = 
     path = _cache_file(key)
     try:
         data = json.loads(path.read_text())
-        if data.get("key") == key and data.get("choice") in labels():
+        if data.get("key") == key and data.get("choice") in labels(execution):
             return with_path(execution, data["choice"])
     except (OSError, ValueError, AttributeError):
         pass  # none yet, or unreadable: measure (again)
-    log(f"timing the CPU step's convolution paths once for this machine and model shape ({', '.join(labels())})")
+    log(f"timing the CPU step's paths once for this machine and model shape: {', '.join(labels(execution))}")
     rates = measure(cfg, execution)
     choice = max(rates, key=lambda name: rates[name])
     data = {"key": key, "choice": choice, "images_per_s": {k: round(v, 1) for k, v in rates.items()}}

@@ -9,6 +9,7 @@ oneDNN by default).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -43,8 +44,17 @@ class Execution:
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
 
 
+BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10", "ALL", "DEFAULT")
+
+
 def cpu_has_bf16() -> bool:
-    """Native bf16 dot products (AVX512-BF16 or AMX): where bf16 autocast pays; elsewhere it is emulated."""
+    """Native bf16 dot products (AVX512-BF16 or AMX): where bf16 autocast pays; elsewhere it is emulated.
+
+    oneDNN's instruction-set cap counts (ONEDNN_MAX_CPU_ISA=AVX2 makes this CPU an fp32-only one).
+    """
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if cap and not cap.startswith(BF16_ISAS):
+        return False
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
