@@ -175,7 +175,13 @@ def _versus_others(table: dict[str, dict[int, float]], sizes: list[int], cpu_pea
         cells.append(f"batch {s}: {t / tuned[s]:.2f}x the best other ({name})")
     if not cells:
         return []
-    lines = ["", "dcgan_runtime tuned vs the fastest of " + ", ".join(OTHERS) + ": " + "; ".join(cells) + "."]
+    lines = [
+        "",
+        "dcgan_runtime tuned vs the fastest of "
+        + ", ".join(OTHERS)
+        + " (rows timed one after another, so noise between rows counts; `python -m benchmarks.versus` "
+        "times them side by side): " + "; ".join(cells) + ".",
+    ]
     if cpu_peak and 64 in tuned:
         lines.append(
             f"At batch 64 the tuned runtime runs at {64 / tuned[64] * GFLOP_PER_IMAGE / cpu_peak:.0%} of the fp32 "

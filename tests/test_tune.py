@@ -87,6 +87,8 @@ def test_tune_refuses_what_it_cannot_honour(onnx_model):
         Generator.load(onnx_model, device="cpu", tune="yes")
     g = Generator.load(onnx_model, device="cpu", session_options=ort.SessionOptions())
     assert g.plan == tune.default_plan(g._lanes.threads, explicit=False)  # the caller's options, untouched
+    with pytest.raises(ValueError, match="session_options"):
+        g.tune()
 
 
 def _table(seconds: dict[str, dict[int, list[float]]], threads: int = 2) -> Table:
