@@ -304,7 +304,8 @@ def run_bench(g: Generator, a: argparse.Namespace) -> None:
     sizes = _flag(lambda v: parse.parse_ints(v, MAX_BATCH_SIZES), a.batch_sizes, "--batch-sizes")
     if not 1 <= a.rounds <= 10_000:
         raise UsageError(f"--rounds must be in 1..10000, got {a.rounds}")
-    print(f"providers {g.providers}\n{'batch':>6}{'ms/batch':>11}{'images/s':>11}")
+    plan = f"\ncpu plan  {g.plan.describe()}" if g.plan else ""
+    print(f"providers {g.providers}{plan}\n{'batch':>6}{'ms/batch':>11}{'images/s':>11}")
     for bs in sizes:
         z = g.latents(bs, seed=0)
         g.decode(z, output="float", batch_size=bs)  # warm-up

@@ -113,3 +113,12 @@ def test_an_instruction_set_cap_below_bf16_makes_the_cpu_fp32_only(monkeypatch):
     native = cpu_has_bf16()
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_bf16")  # a cap at or above bf16 changes nothing
     assert cpu_has_bf16() == native
+
+
+def test_profile_step_lists_where_a_step_spends_its_time(capsys):
+    from benchmarks.profile_step import main
+
+    assert main(["--loop", "onednn", "--batch-size", "4", "--steps", "1", "--rows", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "images/s under the profiler" in out and "onednn fp32, batch 4" in out and "Self CPU" in out
+    assert "convolution" in out
