@@ -212,7 +212,7 @@ class Generator:
         plan = tuning.confirm(
             run, self.metadata.latent_dim, tuning.choose(table, "measured now"), lanes.threads, seconds_per_size
         )
-        if save and self._tunable:
+        if save:
             plan = tuning.Plan(plan.bands, f"measured now, cached in {tuning.save(self._tune_key(), plan, table)}")
         lanes.use(plan)
         return table

@@ -75,7 +75,7 @@ class Lanes:
             sessions = self._sessions.setdefault(_key(strategy), [])
             while len(sessions) < need:
                 sessions.append(self._make(strategy))
-            if strategy.workers > self._pool_size and not self._closed:
+            if strategy.workers > max(1, self._pool_size) and not self._closed:
                 old, self._pool = self._pool, ThreadPoolExecutor(strategy.workers, thread_name_prefix="dcgan")
                 self._pool_size = strategy.workers
                 if old is not None:

@@ -304,9 +304,11 @@ def load_cached(key: dict[str, Any]) -> Plan | None:
         data = json.loads(path.read_text())
         if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
             return None
-        return Plan.from_json(data["plan"], source=f"tuned, {path}")
+        plan = Plan.from_json(data["plan"], source=f"tuned, {path}")
     except (OSError, ValueError, KeyError, RecursionError):
         return None
+    # a plan runs on exactly the threads it was measured with: anything else is not ours
+    return plan if all(s.workers * s.threads == key["threads"] for _, s in plan.bands) else None
 
 
 def save(key: dict[str, Any], plan: Plan, table: Table) -> Path:

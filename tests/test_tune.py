@@ -68,7 +68,15 @@ def test_damaged_cache_is_ignored_and_tune_true_measures_again(onnx_model, cache
 
     Generator.load(onnx_model, device="cpu", threads=2).tune(seconds_per_size=0.02)
     (path,) = cache.glob("*.json")
-    for damage in (b"", b"{not json", b'{"format": 1}', json.dumps({"format": 1, "plan": [{"min_batch": 2}]}).encode()):
+    good = json.loads(path.read_text())
+    too_many = {**good, "plan": [{"min_batch": 1, "workers": 4096, "threads": 1, "spinning": None, "level": None}]}
+    for damage in (
+        b"",
+        b"{not json",
+        b'{"format": 1}',
+        json.dumps({"format": 1, "plan": [{"min_batch": 2}]}).encode(),
+        json.dumps(too_many).encode(),  # 4096 sessions on 2 threads: not a plan this machine measured
+    ):
         path.write_bytes(damage)
         assert Generator.load(onnx_model, device="cpu", threads=2).plan.source == "built-in"
     tuned = Generator.load(onnx_model, device="cpu", threads=2, tune=True)
