@@ -53,7 +53,7 @@ EXAMPLES = {
   python -m http.server -d site/ 8000                  # try it: http://127.0.0.1:8000/
 (onnxruntime-web is pinned and checked by sha256; without --ort-web, npm fetches it once into the cache)""",
     "tune": """examples:
-  dcgan tune generator.onnx                  # about 20 s; later loads of this file use the plan
+  dcgan tune generator.onnx                  # about 25 s on 2 cores; later loads of this file use it
   dcgan tune generator.onnx --threads 4      # a plan is per thread count: tune the one you will run
   dcgan info generator.onnx                  # says which plan a load uses
 (the plan is cached in $DCGAN_CACHE or ~/.cache/dcgan/tune/, keyed by the model file, onnxruntime
