@@ -206,7 +206,9 @@ def measure(
         for label, per_call in blocks.items():
             table[label][size] = per_call
     by_label = {s.label(): s for s in strategies}
-    return Table(threads, {k: v for k, v in table.items() if v}, by_label, differs, time.perf_counter() - started)
+    # a strategy that differed at any size is dropped at every size: its images are not the plan's
+    kept = {k: v for k, v in table.items() if v and k not in differs}
+    return Table(threads, kept, by_label, differs, time.perf_counter() - started)
 
 
 def choose(table: Table, source: str = "measured", margin: float = 0.03, majority: float = 0.8) -> Plan:

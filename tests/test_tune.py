@@ -178,3 +178,34 @@ def test_confirm_keeps_only_changes_that_win_the_rematch():
     assert confirmed.bands == ((1, challenger), (4, split))  # beats 1x2 below 4 images, loses to 2x1 above
     cost[challenger] = cost[one]  # no faster than the built-in: the change is dropped
     assert tune.confirm(run, 100, claimed, 2, seconds_per_size=0.1).bands == tune.default_plan(2).bands
+
+
+def test_a_strategy_that_differs_at_any_size_is_dropped_at_every_size():
+    """int8 files: onnxruntime's "basic" level leaves QDQ unfused, other arithmetic; it matched at batch 1
+    once and differed from batch 2 on. Such a strategy must not win batch 1 either."""
+    built_in, odd = tune.default_plan(2).pick(1), Strategy(1, 2, True, "basic")
+
+    def run(strategy, z):
+        out = np.zeros((len(z), 3), np.float32)
+        if strategy == odd and len(z) > 1:
+            out[0, 0] = 1e-7  # one bit of difference, from batch 2 on
+        return out
+
+    table = tune.measure(run, 100, 2, sizes=[1, 2, 4], strategies=[built_in, odd], seconds_per_size=0.01)
+    assert table.differs == [odd.label()] and set(table.rates) == {built_in.label()}
+    assert tune.choose(table).pick(1) == built_in
+
+
+def test_int8_plans_keep_int8_images_bit_identical(exported, cache):
+    """For int8 files some optimisation levels change the arithmetic (QDQ fused or not): tuning must
+    drop those, and whatever plan it keeps makes the built-in plan's images."""
+    from dcgan_runtime import Generator
+
+    g = Generator.load(exported, precision="int8", device="cpu", threads=2, tune=False)
+    z = g.latents(9, seed=3)
+    before = {n: g.decode(z[:n], output="float") for n in (1, 3, 9)}
+    table = g.tune(save=False)
+    kept = {s for _, s in g.plan.bands}
+    assert all(s.label() in table.rates for s in kept) and not any(s.label() in table.differs for s in kept)
+    for n, images in before.items():
+        assert np.array_equal(g.decode(z[:n], output="float"), images), n
