@@ -213,7 +213,10 @@ class Generator:
             run, self.metadata.latent_dim, tuning.choose(table, "measured now"), lanes.threads, seconds_per_size
         )
         if save:
-            plan = tuning.Plan(plan.bands, f"measured now, cached in {tuning.save(self._tune_key(), plan, table)}")
+            try:
+                plan = tuning.Plan(plan.bands, f"measured now, cached in {tuning.save(self._tune_key(), plan, table)}")
+            except OSError as e:  # the plan still serves this generator
+                plan = tuning.Plan(plan.bands, f"measured now, not cached: {e}")
         lanes.use(plan)
         return table
 

@@ -122,3 +122,11 @@ def test_profile_step_lists_where_a_step_spends_its_time(capsys):
     out = capsys.readouterr().out
     assert "images/s under the profiler" in out and "onednn fp32, batch 4" in out and "Self CPU" in out
     assert "convolution" in out
+
+
+def test_an_unwritable_cache_never_stops_training(tmp_path, monkeypatch):
+    (tmp_path / "train-step").write_text("a file where the folder should be")
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    said = []
+    assert conv_path.choose(CFG, FP32, log=said.append).conv_path in conv_path.labels(FP32)
+    assert "not cached: " in said[-1]

@@ -209,3 +209,12 @@ def test_int8_plans_keep_int8_images_bit_identical(exported, cache):
     assert all(s.label() in table.rates for s in kept) and not any(s.label() in table.differs for s in kept)
     for n, images in before.items():
         assert np.array_equal(g.decode(z[:n], output="float"), images), n
+
+
+def test_an_unwritable_cache_costs_the_cache_not_the_plan(onnx_model, cache):
+    from dcgan_runtime import Generator
+
+    cache.parent.mkdir(parents=True)
+    cache.write_text("a file where the tune folder should be")
+    g = Generator.load(onnx_model, device="cpu", threads=2, tune=True)
+    assert g.plan.source.startswith("measured now, not cached: ")

@@ -133,10 +133,14 @@ def choose(cfg: TrainConfig, execution: Execution, log: Callable[[str], None] = 
     rates = measure(cfg, execution)
     choice = max(rates, key=lambda name: rates[name])
     data = {"key": key, "choice": choice, "images_per_s": {k: round(v, 1) for k, v in rates.items()}}
-    atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+    try:
+        atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+        where = f"cached in {path}"
+    except OSError as e:  # an unwritable cache costs a re-measure next time, never the run
+        where = f"not cached: {e}"
     log(
         "conv path: "
         + ", ".join(f"{k} {v:,.1f} img/s" for k, v in rates.items())
-        + f" -> {choice} (cached in {path}; --conv NAME overrides)"
+        + f" -> {choice} ({where}; --conv NAME overrides)"
     )
     return with_path(execution, choice)
