@@ -214,12 +214,18 @@ class Run:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = 1
     try:
-        args = parse_args(argv)
-        run = setup(args)
-        return run if isinstance(run, int) else loop(run, args)
+        code = run_training(parse_args(argv))
+        return code
     finally:
-        distributed.close()
+        distributed.close(wait=code == 0)  # the run (and its DDP wrappers) is gone by now
+
+
+def run_training(args: argparse.Namespace) -> int:
+    """Set up and train; the run and everything it holds is released on return."""
+    run = setup(args)
+    return run if isinstance(run, int) else loop(run, args)
 
 
 def setup(args: argparse.Namespace) -> Run | int:
