@@ -80,8 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a(
         "--conv",
         choices=("auto", "onednn-cl", "onednn", "native"),
-        help="CPU step's memory layout and convolution library: auto (default) times the three once per "
-        "machine and model shape and keeps the fastest (cached); onednn-cl = channels_last through oneDNN",
+        help="CPU step's memory layout and convolution library: auto (default) times the candidates once per "
+        "machine and model shape and keeps the fastest (cached; docs/train.md); onednn-cl = channels_last "
+        "through oneDNN, onednn = NCHW through oneDNN, native = ATen's own (fp32)",
     )
     a(
         "--sync-bn",
