@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from dcgan_runtime.tune import cpu_info
+
 ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")  # set to mimic an older CPU
 THREADS = int(os.environ.get("DCGAN_BENCH_THREADS", torch.get_num_threads()))
 
@@ -36,28 +38,14 @@ def pytest_generate_tests(metafunc):
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_info()[0]
 
 
 def cpu_flags() -> str:
     """The CPU features that decide the fast paths: avx2, avx512f, avx512_vnni, avx512_bf16, amx_*."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                named = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"] + sorted(
-                    f for f in have if f.startswith("amx")
-                )
-                return " ".join(f for f in named if f in have)
-    except OSError:
-        pass
-    return ""
+    have = cpu_info()[1]
+    named = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"] + sorted(f for f in have if f.startswith("amx"))
+    return " ".join(f for f in named if f in have)
 
 
 def machine_info() -> dict:

@@ -274,18 +274,25 @@ def _merge(bands: tuple[tuple[int, Strategy], ...]) -> tuple[tuple[int, Strategy
 # ---------------------------------------------------------------------------------------------- cache
 
 
-def machine_key() -> dict[str, str]:
-    """The CPU's name and the flags that decide onnxruntime's kernels (a plan is only good where measured)."""
-    name, flags = platform.processor() or platform.machine(), ""
+def cpu_info() -> tuple[str, frozenset[str]]:
+    """The CPU's model name and flags from /proc/cpuinfo (elsewhere: the platform's name, no flags)."""
+    name, flags = "", frozenset[str]()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and name == (platform.processor() or platform.machine()):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                have = set(line.split(":", 1)[1].split())
-                flags = " ".join(sorted(f for f in have if f in ("avx2", "fma") or f.startswith(("avx512", "amx"))))
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not name:
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = frozenset(value.split())
     except OSError:
         pass
+    return name or platform.processor() or platform.machine(), flags
+
+
+def machine_key() -> dict[str, str]:
+    """The CPU's name and the flags that decide onnxruntime's kernels (a plan is only good where measured)."""
+    name, have = cpu_info()
+    flags = " ".join(sorted(f for f in have if f in ("avx2", "fma") or f.startswith(("avx512", "amx"))))
     return {"cpu": name, "cpu_flags": flags}
 
 
