@@ -14,6 +14,7 @@ OpenVINO runs in fp32 (on CPUs with native bf16 its default would be bf16) with 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
@@ -27,10 +28,9 @@ import torch
 from benchmarks.conftest import classic_model, cpu_flags, cpu_name
 from dcgan_runtime import Generator, parse
 from dcgan_runtime.generator import available_cpus
+from dcgan_runtime.tune import round_robin
 from train.config import TrainConfig
 from train.model import generator_flops
-
-SETTLE_S = 0.02
 
 
 def fp32_rate(seconds: float = 1.0) -> dict[str, float]:
@@ -106,17 +106,8 @@ def measure(fns: dict[str, Callable], sizes: list[int], seconds: float, rounds: 
             t = time.perf_counter()
             fn(z)
             once[name] = time.perf_counter() - t
-        blocks: dict[str, list[float]] = {name: [] for name in fns}
-        names = list(fns)
-        for r in range(rounds):
-            for name in names[r % len(names) :] + names[: r % len(names)]:
-                calls = max(1, int(seconds / rounds / once[name]))
-                time.sleep(SETTLE_S)
-                fns[name](z)
-                t = time.perf_counter()
-                for _ in range(calls):
-                    fns[name](z)
-                blocks[name].append((time.perf_counter() - t) / calls)
+        calls = {name: max(1, int(seconds / rounds / once[name])) for name in fns}
+        blocks = round_robin({name: functools.partial(fn, z) for name, fn in fns.items()}, calls, rounds)
         for name, per_call in blocks.items():
             rates[name][size] = size / float(np.median(per_call))
         print(f"batch {size}: " + ", ".join(f"{n} {rates[n][size]:,.0f}" for n in fns), file=sys.stderr)

@@ -23,7 +23,7 @@ import hashlib
 import json
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,10 +171,8 @@ def measure(
     seconds_per_size: float = 1.5,
     rounds: int = 5,
 ) -> Table:
-    """Time `run` for every strategy at every size: `rounds` rounds, each running every strategy for a
-    block of calls after a pause and one untimed call (the last session's threads spin a while after
-    it ran, and would slow the next one down), in a rotated order; a strategy's rate is the median of
-    its blocks. About `seconds_per_size` per size.
+    """Time `run` for every strategy at every size, `rounds` rounds of `round_robin` blocks; a
+    strategy's rate is the median of its blocks. About `seconds_per_size` per size.
 
     The first strategy's output is the reference: any other whose output differs by a bit is dropped.
     By default the strategies are the built-in plan's, then every candidate.
@@ -194,21 +192,32 @@ def measure(
                 differs.append(s.label())
         live = [s for s in strategies if s.label() not in differs]
         calls = max(2, int(seconds_per_size / (rounds * len(live) * once * 1.2)))
-        blocks: dict[str, list[float]] = {s.label(): [] for s in live}
-        for r in range(rounds):
-            for s in live[r % len(live) :] + live[: r % len(live)]:
-                time.sleep(SETTLE_S)
-                run(s, z[:size])
-                t = time.perf_counter()
-                for _ in range(calls):
-                    run(s, z[:size])
-                blocks[s.label()].append((time.perf_counter() - t) / calls)
-        for label, per_call in blocks.items():
+        fns = {s.label(): functools.partial(run, s, z[:size]) for s in live}
+        for label, per_call in round_robin(fns, dict.fromkeys(fns, calls), rounds).items():
             table[label][size] = per_call
     by_label = {s.label(): s for s in strategies}
     # a strategy that differed at any size is dropped at every size: its images are not the plan's
     kept = {k: v for k, v in table.items() if v and k not in differs}
     return Table(threads, kept, by_label, differs, time.perf_counter() - started)
+
+
+def round_robin(
+    fns: Mapping[str, Callable[[], object]], calls: Mapping[str, int], rounds: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each function, one figure per round. A round runs every function for a
+    block of `calls[name]` calls after a pause and one untimed call (the last one's threads spin a
+    while after it ran, and would slow the next one down), in an order rotated each round."""
+    names = list(fns)
+    blocks: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            time.sleep(SETTLE_S)
+            fns[name]()
+            t = time.perf_counter()
+            for _ in range(calls[name]):
+                fns[name]()
+            blocks[name].append((time.perf_counter() - t) / calls[name])
+    return blocks
 
 
 def choose(table: Table, source: str = "measured", margin: float = 0.03, majority: float = 0.8) -> Plan:
