@@ -71,6 +71,13 @@ class Lanes:
 
     def _ready(self, strategy: Strategy) -> list[Session]:
         need = strategy.workers if strategy.threads > 1 else 1
+        sessions = self._sessions.get(_key(strategy))  # every call but the first: no lock taken
+        if (
+            sessions is not None
+            and len(sessions) >= need
+            and (strategy.workers <= max(1, self._pool_size) or self._closed)
+        ):
+            return sessions
         with self._lock:
             sessions = self._sessions.setdefault(_key(strategy), [])
             while len(sessions) < need:
