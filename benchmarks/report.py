@@ -183,12 +183,10 @@ def _versus_others(table: dict[str, dict[int, float]], sizes: list[int], cpu_pea
         "times them side by side): " + "; ".join(cells) + ".",
     ]
     if cpu_peak and 64 in tuned:
+        share = {s: s / tuned[s] * GFLOP_PER_IMAGE / cpu_peak for s in (1, 64) if s in tuned}
         lines.append(
-            f"At batch 64 the tuned runtime runs at {64 / tuned[64] * GFLOP_PER_IMAGE / cpu_peak:.0%} of the fp32 "
-            f"matmul rate; at batch 1 {1 / tuned[1] * GFLOP_PER_IMAGE / cpu_peak:.0%}."
-            if 1 in tuned
-            else f"At batch 64 the tuned runtime runs at {64 / tuned[64] * GFLOP_PER_IMAGE / cpu_peak:.0%} of the fp32 "
-            "matmul rate."
+            f"At batch 64 the tuned runtime runs at {share[64]:.0%} of the fp32 matmul rate"
+            + (f"; at batch 1 {share[1]:.0%}." if 1 in share else ".")
         )
     return lines
 
