@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Sequence
@@ -175,7 +176,7 @@ class Generator:
         g = cls(session, meta, path, requested, lanes)
         g._tunable = session_options is None
         if g._tunable and tune is not False:
-            cached = tuning.load_cached(g._tune_key())
+            cached = tuning.load_cached(g._tune_key)
             if cached is not None:
                 lanes.use(cached)
             elif tune:
@@ -214,13 +215,15 @@ class Generator:
         )
         if save:
             try:
-                plan = tuning.Plan(plan.bands, f"measured now, cached in {tuning.save(self._tune_key(), plan, table)}")
+                plan = tuning.Plan(plan.bands, f"measured now, cached in {tuning.save(self._tune_key, plan, table)}")
             except OSError as e:  # the plan still serves this generator
                 plan = tuning.Plan(plan.bands, f"measured now, not cached: {e}")
         lanes.use(plan)
         return table
 
+    @functools.cached_property
     def _tune_key(self) -> dict[str, Any]:
+        """The plan cache's key (hashing the model file once per Generator, however often it is asked)."""
         assert self._lanes is not None
         return tuning.cache_key(self.path, self._lanes.threads, ort.__version__)
 
