@@ -18,7 +18,7 @@ import numpy as np
 
 from dcgan_runtime import __version__, parse, tune
 from dcgan_runtime.errors import ModelError, ProviderError, UsageError
-from dcgan_runtime.generator import Generator
+from dcgan_runtime.generator import MAX_THREADS, Generator
 from dcgan_runtime.images import MAX_FPS, MIN_FPS, make_grid, save_gif, save_grid, save_image
 
 T = TypeVar("T")
@@ -367,8 +367,8 @@ def run_serve(g: Generator, a: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.threads is not None and args.threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+            raise UsageError(f"--threads must be in 1..{MAX_THREADS}, got {args.threads}")
         if args.command == "serve":
             check_serve(args)
         tuning = False if args.command == "tune" else None  # tune measures afresh; the others use a cached plan

@@ -33,6 +33,7 @@ from dcgan_runtime.metadata import FILENAMES, KEY, PRECISIONS, Metadata
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 Provider = str | tuple[str, dict[str, Any]]  # a name, or (name, options), as onnxruntime takes them
 MAX_BATCH = 4096  # images per onnxruntime call
+MAX_THREADS = 1024  # CPU threads one Generator may ask for (tuning builds sessions for each way to split them)
 
 
 def resolve_providers(device: str, available: Sequence[str]) -> tuple[list[Provider], bool]:
@@ -139,8 +140,10 @@ class Generator:
             requested, strict = list(providers), any((p if isinstance(p, str) else p[0]) == CUDA for p in providers)
         else:
             requested, strict = resolve_providers(device, ort.get_available_providers())
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS
+        ):
+            raise ValueError(f"threads must be an integer in 1..{MAX_THREADS}, got {threads!r}")
         own = session_options if session_options is not None and threads is None else None  # used as given
         threads = threads or (session_options.intra_op_num_threads if session_options else 0) or available_cpus()
         session = _session(path, own or _options(session_options, threads), requested, provider_options)

@@ -238,6 +238,12 @@ CLI_CASES = [
         "batch_size",
     ),
     ("dcgan: threads 0", ["dcgan", "info", "{model}", "--threads", "0"], 2, "--threads"),
+    (
+        "dcgan: tune on 100,000 threads",
+        ["dcgan", "tune", "{model}", "--threads", "100000"],
+        2,
+        "--threads must be in 1..1024",
+    ),
     ("dcgan: unknown device", ["dcgan", "info", "{model}", "--device", "tpu"], 2, "device must be"),
     ("dcgan: cuda not installed", ["dcgan", "info", "{model}", "--device", "cuda"], 1, "dcgan[gpu]"),
     (
@@ -393,6 +399,7 @@ API_CASES = [
     ),
     ("load: threads 0", lambda f, g: Generator.load(f["model"], threads=0), ValueError, "threads"),
     ("load: threads of a wrong type", lambda f, g: Generator.load(f["model"], threads="2"), ValueError, "threads"),
+    ("load: 100,000 threads", lambda f, g: Generator.load(f["model"], threads=100_000), ValueError, "1..1024"),
     ("load: unknown device", lambda f, g: Generator.load(f["model"], device="gpu"), ValueError, "device"),
     ("generate: n=0", lambda f, g: g.generate(0), ValueError, "positive"),
     ("generate: n negative", lambda f, g: g.generate(-3), ValueError, "positive"),
