@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from dcgan_runtime import latent
 from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
-from dcgan_runtime.images import make_grid, save_gif, save_grid, save_image, to_uint8
+from dcgan_runtime.images import make_grid, save_gif, save_grid, save_image, to_pil, to_uint8
 from dcgan_runtime.metadata import Metadata
 
 __version__ = "0.2.0"
@@ -27,6 +27,7 @@ __all__ = [
     "save_grid",
     "save_gif",
     "save_image",
+    "to_pil",
     "to_uint8",
     "__version__",
 ]
@@ -40,5 +41,6 @@ def __getattr__(name: str) -> Any:
     if name == "Generator":
         from dcgan_runtime.generator import Generator
 
+        globals()["Generator"] = Generator  # later lookups (and pdoc) find it in the module
         return Generator
     raise AttributeError(f"module 'dcgan_runtime' has no attribute {name!r}")

@@ -1,20 +1,27 @@
 """`Generator`: load an exported `generator.onnx` once, then generate, interpolate and do arithmetic.
 
+Outputs: "uint8" images (N, H, W, C), the default; "float" tensors (N, C, H, W) in [-1, 1], what the
+graph computes; "pil" a list of `PIL.Image` (mode "L" for one channel, "RGB" for three).
+
 >>> g = Generator.load("generator.onnx")            # doctest: +SKIP
 >>> g.generate(seeds=[3, 7]).shape                  # doctest: +SKIP
 (2, 64, 64, 3)
+>>> g.generate(seeds=[3], output="pil")[0].size     # doctest: +SKIP
+(64, 64)
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
 
 try:
     import onnxruntime as ort
@@ -24,39 +31,19 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess test
     ) from e
 
 from dcgan_runtime import latent
+from dcgan_runtime import providers as eps
 from dcgan_runtime import tune as tuning
 from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
-from dcgan_runtime.images import to_uint8
+from dcgan_runtime.images import to_pil, to_uint8
 from dcgan_runtime.lanes import Lanes
 from dcgan_runtime.metadata import FILENAMES, KEY, PRECISIONS, Metadata
+from dcgan_runtime.providers import CPU, CUDA, Provider
 
-CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
-Provider = str | tuple[str, dict[str, Any]]  # a name, or (name, options), as onnxruntime takes them
+log = logging.getLogger(__name__)
 MAX_BATCH = 4096  # images per onnxruntime call
 MAX_THREADS = 1024  # CPU threads one Generator may ask for (tuning builds sessions for each way to split them)
-
-
-def resolve_providers(device: str, available: Sequence[str]) -> tuple[list[Provider], bool]:
-    """Providers to request for `device` ("auto", "cpu", "cuda", "cuda:N") and whether CUDA is strictly required.
-
-    >>> resolve_providers("cpu", [CUDA, CPU])
-    (['CPUExecutionProvider'], False)
-    >>> resolve_providers("cuda:1", [CUDA, CPU])
-    ([('CUDAExecutionProvider', {'device_id': 1}), 'CPUExecutionProvider'], True)
-    """
-    if device == "cpu":
-        return [CPU], False
-    if device == "auto":
-        return ([CUDA, CPU] if CUDA in available else [CPU]), False
-    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
-        if CUDA not in available:
-            raise ProviderError(
-                f"device={device!r}, but this onnxruntime ({ort.__version__}) has no CUDA provider "
-                f"(available: {list(available)}): pip install 'dcgan[gpu]' (onnxruntime-gpu, "
-                "not together with onnxruntime), or use device='cpu'"
-            )
-        return [(CUDA, {"device_id": int(device[5:] or 0)}) if ":" in device else CUDA, CPU], True
-    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+Output = Literal["uint8", "float", "pil"]
+OUTPUTS = ("uint8", "float", "pil")
 
 
 def available_cpus() -> int:
@@ -71,9 +58,16 @@ class Generator:
     where `dcgan tune` or `tune=True` made one (see dcgan_runtime.tune). Every image goes through the
     same arithmetic either way (onnxruntime never splits a sum across threads), so results do not
     depend on the plan, the batch size or the split. `close()` (or a `with` block) stops the workers.
+    On any other provider (CUDA, TensorRT, ...) one session runs every batch, reading the latents
+    from and writing the images into host buffers through IO binding (one copy each way).
+
+    A Generator pickles as its path and load options, and unpickles by loading again, so process
+    pools, Dask and Ray workers can take one (each process gets its own session).
 
     >>> with Generator.load("generator.onnx") as g:      # doctest: +SKIP
     ...     images = g.generate(seeds=range(8))
+    >>> import pickle                                      # doctest: +SKIP
+    >>> pickle.loads(pickle.dumps(g)).generate(seeds=[3])  # doctest: +SKIP
     """
 
     def __init__(
@@ -87,9 +81,9 @@ class Generator:
         self.session, self.metadata, self.path = session, metadata, path
         self.requested_providers = [p if isinstance(p, str) else p[0] for p in requested]
         self.providers: list[str] = session.get_providers()  # what actually runs
-        self._cuda = self.providers[0] == CUDA
         self._lanes = lanes  # CPU only: how each batch size runs (a tune.Plan over sessions side by side)
         self._tunable = False  # a plan may be cached for it: CPU, the session options ours to choose
+        self._load_args: dict[str, Any] = {"path": str(path)}  # what pickling reloads from (set by load)
 
     @classmethod
     def load(
@@ -106,9 +100,12 @@ class Generator:
     ) -> Generator:
         """Open `path` (a file from `python -m export`, or its output folder), check it, and build the session.
 
-        `device`: "auto" (CUDA when a session really runs on it, else CPU with one warning), "cpu",
-        "cuda" or "cuda:N" (raises ProviderError if CUDA does not actually run). `providers` and
-        `provider_options` override `device`; `threads` sets the CPU threads (default: all available).
+        `device`: "auto" (CUDA when a session really runs on it, else CPU with one logged warning),
+        "cpu", "cuda" or "cuda:N", "tensorrt" or "tensorrt:N" (TensorRT over CUDA, engines cached in
+        $DCGAN_CACHE/tensorrt). `providers` (names or (name, options) pairs, any this onnxruntime
+        build offers) and `provider_options` override `device`. Except for "auto", the first provider
+        requested must be the one that runs: anything else raises ProviderError at load, as does a
+        provider name this build lacks. `threads` sets the CPU threads (default: all available).
         `precision` ("fp32", "fp16", "int8") picks the file in a folder (default fp32), and for a file
         is checked against its metadata. `session_options` is used as given (with `threads`, a copy of
         its attributes is made); the CPU worker sessions copy its attributes. It is never changed.
@@ -136,10 +133,11 @@ class Generator:
                 )
         if not path.is_file():
             raise ModelError(f"model file {str(path)!r} does not exist")
+        available = ort.get_available_providers()
         if providers is not None:
-            requested, strict = list(providers), any((p if isinstance(p, str) else p[0]) == CUDA for p in providers)
+            requested, strict = eps.check(providers, available, ort.get_all_providers()), True
         else:
-            requested, strict = resolve_providers(device, ort.get_available_providers())
+            requested, strict = eps.resolve(device, available)
         if threads is not None and (
             isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS
         ):
@@ -155,18 +153,31 @@ class Generator:
             )
         check_signature(session, meta, path)
         active = session.get_providers()
-        if any((p if isinstance(p, str) else p[0]) == CUDA for p in requested) and active[0] != CUDA:
-            msg = (
-                f"CUDA was requested but the session runs on {active}: the CUDA provider failed to load "
-                "(check the CUDA/cuDNN libraries that onnxruntime-gpu needs)"
+        first = eps.name(requested[0])
+        if active[0] != first:
+            msg = f"{first} was requested first but the session runs on {active}: it failed to load" + (
+                " (check the CUDA/cuDNN libraries that onnxruntime-gpu needs)" if first in (CUDA, eps.TENSORRT) else ""
             )
             if strict:
                 raise ProviderError(msg)
-            warnings.warn(msg + "; running on CPU", RuntimeWarning, stacklevel=2)  # once per call site
+            log.warning("%s; running on %s", msg, active[0])
+        log.info("loaded %s (%s) on %s; requested %s", path, meta.precision, active, [eps.name(p) for p in requested])
         if tune is not None and not isinstance(tune, bool):
             raise ValueError(f"tune must be True, False or None, got {tune!r}")
+        args = {
+            "path": str(path),
+            "device": device,
+            "providers": requested if providers is not None else None,
+            "provider_options": provider_options,
+            "session_options": _option_values(session_options) if session_options is not None else None,
+            "threads": threads if session_options is None else None,
+            "precision": meta.precision,
+            "tune": tune,
+        }
         if active[0] != CPU:
-            return cls(session, meta, path, requested)
+            g = cls(session, meta, path, requested)
+            g._load_args = args
+            return g
         if tune and session_options is not None:
             raise ValueError("tune=True picks the session options itself: pass session_options or tune=True, not both")
 
@@ -177,14 +188,19 @@ class Generator:
         lanes = Lanes(plan, threads, make_session, lambda s, z, out: _run_into(s, z, out, meta, path))
         lanes.adopt(plan.pick(1), session)
         g = cls(session, meta, path, requested, lanes)
-        g._tunable = session_options is None
+        g._tunable, g._load_args = session_options is None, args
         if g._tunable and tune is not False:
             cached = tuning.load_cached(g._tune_key)
             if cached is not None:
                 lanes.use(cached)
             elif tune:
                 g.tune()
+        log.info("cpu plan: %s", lanes.plan.describe())
         return g
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickle as the path and load options; unpickling loads the file again (its own session)."""
+        return (_reload, (self._load_args,))
 
     @property
     def plan(self) -> tuning.Plan | None:
@@ -254,13 +270,30 @@ class Generator:
         return latent.latents_from_seed(n, seed, dim)
 
     # ------------------------------------------------------------------ the one decode path
-    def decode(self, z: np.ndarray, output: Literal["uint8", "float"] = "uint8", batch_size: int = 64) -> np.ndarray:
-        """Latents (N, latent_dim) -> uint8 (N, H, W, C), or float32 NCHW in [-1, 1] with output="float".
+    @overload
+    def decode(self, z: np.ndarray, output: Literal["uint8"] = ..., batch_size: int = ...) -> NDArray[np.uint8]: ...
+    @overload
+    def decode(self, z: np.ndarray, output: Literal["float"], batch_size: int = ...) -> NDArray[np.float32]: ...
+    @overload
+    def decode(self, z: np.ndarray, output: Literal["pil"], batch_size: int = ...) -> list[Image.Image]: ...
+    @overload
+    def decode(
+        self, z: np.ndarray, output: Output = ..., batch_size: int = ...
+    ) -> NDArray[np.uint8] | NDArray[np.float32] | list[Image.Image]: ...
+
+    def decode(
+        self, z: np.ndarray, output: Output = "uint8", batch_size: int = 64
+    ) -> NDArray[np.uint8] | NDArray[np.float32] | list[Image.Image]:
+        """Latents (N, latent_dim) -> images: uint8 (N, H, W, C) by default, float32 (N, C, H, W) in
+        [-1, 1] with output="float", or a list of N `PIL.Image` with output="pil".
 
         Runs in chunks of `batch_size` (capped at 4096): memory stays bounded, results do not change.
+
+        >>> g.decode(g.latents(2, seed=0), output="float").shape   # doctest: +SKIP
+        (2, 3, 64, 64)
         """
-        if output not in ("uint8", "float"):
-            raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be an integer in 1..{MAX_BATCH}, got {batch_size!r}")
         z = latent.check_latents(z, self.metadata.latent_dim)
@@ -271,37 +304,59 @@ class Generator:
             for i in range(0, len(z), batch_size):
                 self._run(z[i : i + batch_size], out[i : i + batch_size])
             return out
-        out = np.empty((len(z), m.image_size, m.image_size, m.channels), np.uint8)
+        images = np.empty((len(z), m.image_size, m.image_size, m.channels), np.uint8)
         chunk = np.empty((min(batch_size, len(z)), *chw), np.float32)  # one buffer, reused by every chunk
         for i in range(0, len(z), batch_size):
             n = min(batch_size, len(z) - i)
             self._run(z[i : i + n], chunk[:n])
-            out[i : i + n] = to_uint8(chunk[:n])
-        return out
+            images[i : i + n] = to_uint8(chunk[:n])
+        return to_pil(images) if output == "pil" else images
 
     def _run(self, z: np.ndarray, out: np.ndarray) -> None:
         """Latents (N, latent_dim) -> `out` (N, C, H, W), written in place.
 
-        On CPU onnxruntime writes straight into `out` through IO binding: no output allocation per
-        call, which matters when worker threads would otherwise allocate and free megabytes per call
-        (glibc returns such memory to the OS; int8 lost 30% to the page faults at batch 64).
+        onnxruntime writes straight into `out` through IO binding: no output allocation per call on
+        the CPU (worker threads allocating and freeing megabytes per call cost int8 30% in page
+        faults at batch 64), and one device-to-host copy into the caller's buffer on a GPU.
         """
-        m = self.metadata
-        z = z.reshape(-1, m.latent_dim, 1, 1)
-        if self._cuda:
-            binding = self.session.io_binding()  # per call: a binding is not shared between threads
-            binding.bind_cpu_input(m.input_name, z)
-            binding.bind_output(m.output_name, "cuda")
-            _execute(self.session, binding, self.path)
-            result = binding.copy_outputs_to_cpu()[0]
-            if result.shape != out.shape:
-                raise ModelError(f"{str(self.path)!r} produced {result.shape}, its metadata promises {out.shape}")
-            out[...] = result
+        z = z.reshape(-1, self.metadata.latent_dim, 1, 1)
+        if self._lanes is None:  # CUDA, TensorRT or any other provider: one session, host buffers
+            _run_into(self.session, z, out, self.metadata, self.path)
             return
-        assert self._lanes is not None  # every CPU generator has its lanes
         self._lanes.run(z, out)
 
     # ------------------------------------------------------------------ conveniences over decode
+    @overload
+    def generate(
+        self,
+        n: int | None = ...,
+        seed: int = ...,
+        *,
+        seeds: Sequence[int] | None = ...,
+        batch_size: int = ...,
+        output: Literal["uint8"] = ...,
+    ) -> NDArray[np.uint8]: ...
+    @overload
+    def generate(
+        self,
+        n: int | None = ...,
+        seed: int = ...,
+        *,
+        seeds: Sequence[int] | None = ...,
+        batch_size: int = ...,
+        output: Literal["float"],
+    ) -> NDArray[np.float32]: ...
+    @overload
+    def generate(
+        self,
+        n: int | None = ...,
+        seed: int = ...,
+        *,
+        seeds: Sequence[int] | None = ...,
+        batch_size: int = ...,
+        output: Literal["pil"],
+    ) -> list[Image.Image]: ...
+
     def generate(
         self,
         n: int | None = None,
@@ -309,10 +364,27 @@ class Generator:
         *,
         seeds: Sequence[int] | None = None,
         batch_size: int = 64,
-        output: Literal["uint8", "float"] = "uint8",
-    ) -> np.ndarray:
-        """Images for `n` latents from `seed`, or one image per seed in `seeds`."""
+        output: Output = "uint8",
+    ) -> NDArray[np.uint8] | NDArray[np.float32] | list[Image.Image]:
+        """Images for `n` latents from `seed`, or one image per seed in `seeds`; `output` as in `decode`.
+
+        >>> g.generate(seeds=[3, 7]).shape                    # doctest: +SKIP
+        (2, 64, 64, 3)
+        """
         return self.decode(self.latents(n, seed, seeds=seeds), output, batch_size)
+
+    @overload
+    def interpolate(
+        self, z0: np.ndarray, z1: np.ndarray, steps: int = ..., method: str = ..., output: Literal["uint8"] = ...
+    ) -> NDArray[np.uint8]: ...
+    @overload
+    def interpolate(
+        self, z0: np.ndarray, z1: np.ndarray, steps: int = ..., method: str = ..., *, output: Literal["float"]
+    ) -> NDArray[np.float32]: ...
+    @overload
+    def interpolate(
+        self, z0: np.ndarray, z1: np.ndarray, steps: int = ..., method: str = ..., *, output: Literal["pil"]
+    ) -> list[Image.Image]: ...
 
     def interpolate(
         self,
@@ -320,12 +392,49 @@ class Generator:
         z1: np.ndarray,
         steps: int = 16,
         method: str = "slerp",
-        output: Literal["uint8", "float"] = "uint8",
-    ) -> np.ndarray:
-        """`steps` images walking from z0 to z1 (both included), by slerp or lerp."""
+        output: Output = "uint8",
+    ) -> NDArray[np.uint8] | NDArray[np.float32] | list[Image.Image]:
+        """`steps` images walking from z0 to z1 (both included), by slerp or lerp; `output` as in `decode`.
+
+        >>> z = g.latents(seeds=[3, 7]); len(g.interpolate(z[0], z[1], 8, output="pil"))  # doctest: +SKIP
+        8
+        """
         dim = self.metadata.latent_dim
         z0, z1 = (latent.check_latents(z, dim)[0] for z in (z0, z1))
         return self.decode(latent.interpolate(z0, z1, steps, method), output)
+
+    @overload
+    def arithmetic(
+        self,
+        plus: Sequence[np.ndarray],
+        minus: Sequence[np.ndarray] = ...,
+        neighbours: int = ...,
+        noise: float = ...,
+        seed: int = ...,
+        output: Literal["uint8"] = ...,
+    ) -> NDArray[np.uint8]: ...
+    @overload
+    def arithmetic(
+        self,
+        plus: Sequence[np.ndarray],
+        minus: Sequence[np.ndarray] = ...,
+        neighbours: int = ...,
+        noise: float = ...,
+        seed: int = ...,
+        *,
+        output: Literal["float"],
+    ) -> NDArray[np.float32]: ...
+    @overload
+    def arithmetic(
+        self,
+        plus: Sequence[np.ndarray],
+        minus: Sequence[np.ndarray] = ...,
+        neighbours: int = ...,
+        noise: float = ...,
+        seed: int = ...,
+        *,
+        output: Literal["pil"],
+    ) -> list[Image.Image]: ...
 
     def arithmetic(
         self,
@@ -334,11 +443,14 @@ class Generator:
         neighbours: int = 0,
         noise: float = 0.25,
         seed: int = 0,
-        output: Literal["uint8", "float"] = "uint8",
-    ) -> np.ndarray:
+        output: Output = "uint8",
+    ) -> NDArray[np.uint8] | NDArray[np.float32] | list[Image.Image]:
         """Decode sum(mean(plus terms)) - sum(mean(minus terms)); each term is (k, latent_dim).
 
-        With `neighbours=8`, also that many images around the result (the paper's figure): (1 + 8) images.
+        With `neighbours=8`, also that many images around the result (the paper's figure): (1 + 8)
+        images; `output` as in `decode`.
+
+        >>> smiling_man = g.arithmetic(plus=[z_smiling_woman, z_neutral_man], minus=[z_neutral_woman])  # doctest: +SKIP
         """
         dim = self.metadata.latent_dim
         plus = [latent.check_latents(t, dim) for t in plus]
@@ -371,6 +483,24 @@ _OPTION_FIELDS = (
     "profile_file_prefix",
     "use_deterministic_compute",
 )
+
+
+def _option_values(so: ort.SessionOptions) -> dict[str, Any]:
+    """A SessionOptions' settable attributes as plain values (what a pickled Generator carries)."""
+    return {name: getattr(so, name) for name in _OPTION_FIELDS if hasattr(so, name)}
+
+
+def _reload(args: dict[str, Any]) -> Generator:
+    """Unpickling: load the file again with the options it was loaded with."""
+    args = dict(args)
+    values = args.pop("session_options")
+    if values is not None:
+        so = ort.SessionOptions()
+        for name, value in values.items():
+            setattr(so, name, value)
+        args["session_options"] = so
+    log.info("reloading %s in this process (a pickled Generator)", args["path"])
+    return Generator.load(args.pop("path"), **args)
 
 
 _LEVELS = {

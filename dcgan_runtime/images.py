@@ -29,6 +29,15 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((x.astype(np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
+def to_pil(images: np.ndarray) -> list[Image.Image]:
+    """uint8 (N, H, W, C) -> N `PIL.Image`s: mode "L" for one channel, "RGB" for three.
+
+    >>> [im.mode for im in to_pil(np.zeros((2, 4, 4, 1), np.uint8))]
+    ['L', 'L']
+    """
+    return [_to_pil(image) for image in _check_images(images)]
+
+
 def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, fill: int = 255) -> np.ndarray:
     """uint8 (N, H, W, C) -> one uint8 (H', W', C) image with `nrow` images per row."""
     images = _check_images(images)

@@ -9,7 +9,8 @@ import torch
 
 import dcgan_runtime
 from dcgan_runtime import Generator, ProviderError
-from dcgan_runtime.generator import CPU, CUDA, resolve_providers
+from dcgan_runtime.generator import CPU, CUDA
+from dcgan_runtime.providers import resolve as resolve_providers
 from train.checkpoint import load_checkpoint
 from train.model import Generator as TorchGenerator
 
@@ -133,7 +134,7 @@ def test_provider_selection_logic():
         resolve_providers("tpu", [CPU])
 
 
-def test_cuda_that_falls_back_to_cpu_raises(onnx_model, monkeypatch):
+def test_cuda_that_falls_back_to_cpu_raises(onnx_model, monkeypatch, caplog):
     # onnxruntime-gpu without a usable GPU runs on CPU quietly: we must not.
     import onnxruntime as ort
 
@@ -146,8 +147,9 @@ def test_cuda_that_falls_back_to_cpu_raises(onnx_model, monkeypatch):
     )
     with pytest.raises(ProviderError, match="runs on"):
         Generator.load(onnx_model, device="cuda")
-    with pytest.warns(RuntimeWarning, match="running on CPU"):
-        g = Generator.load(onnx_model, device="auto")
+    with caplog.at_level("WARNING", logger="dcgan_runtime"):
+        g = Generator.load(onnx_model, device="auto")  # auto may fall back, but never silently
+    assert [r.levelname for r in caplog.records] == ["WARNING"] and "running on CPUExecutionProvider" in caplog.text
     assert g.providers == [CPU] and g.requested_providers == [CUDA, CPU]
 
 
