@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import os
-import sys
 import threading
 import time
 import warnings
@@ -34,6 +34,7 @@ try:
 except ImportError as e:  # pragma: no cover - exercised in a subprocess test
     raise ImportError("dcgan serve needs the [serve] extra: pip install 'dcgan[serve]' (starlette, uvicorn)") from e
 
+log = logging.getLogger(__name__)
 HEAD_SECONDS = 10.0  # a request line and headers must arrive within this
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 ENVIRONMENT = "DCGAN_SERVE"  # how `--workers N` hands each worker process its settings
@@ -166,17 +167,21 @@ def serve(
     """`dcgan serve`: run until Ctrl-C. With `workers` > 1, each worker process loads its own Generator
     (threads split between them) and uvicorn shares the port."""
     if not is_loopback(host):
-        print(
-            f"dcgan serve: warning: bound to {host}, so other machines can reach this server; it has no "
-            "authentication. Put it behind a proxy that has, or bind to 127.0.0.1.",
-            file=sys.stderr,
+        log.warning(
+            "bound to %s, so other machines can reach this server; it has no authentication. "
+            "Put it behind a proxy that has, or bind to 127.0.0.1.",
+            host,
         )
     hosts = allowed_hosts(host, allow_hosts)
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
-    print(
-        f"dcgan explorer on {where}  ({g.metadata.image_size}x{g.metadata.image_size}, {g.providers[0]}, "
-        f"{workers} worker{'s' * (workers > 1)}); Ctrl-C stops",
-        file=sys.stderr,
+    log.info(
+        "explorer on %s  (%dx%d, %s, %d worker%s); Ctrl-C stops",
+        where,
+        g.metadata.image_size,
+        g.metadata.image_size,
+        g.providers[0],
+        workers,
+        "s" * (workers > 1),
     )
     if workers == 1:
         app = create_app(g, allowed_hosts=hosts, **limits)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,7 @@ from dcgan_runtime import files
 
 LEVELS = ("basic", "extended", "all")  # onnxruntime's graph optimisation levels
 SIZES = (1, 2, 4, 8, 16, 32, 64)  # one measured batch size per band; a band runs up to the next size
+log = logging.getLogger(__name__)
 FORMAT = 1  # the tuning file's layout
 SETTLE_S = 0.02  # pause between strategies: the last session's idle threads stop spinning meanwhile
 
@@ -321,12 +323,22 @@ def load_cached(key: dict[str, Any]) -> Plan | None:
     try:
         data = json.loads(path.read_text())
         if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
+            log.warning("ignoring the tuning cache %s: it is not a plan for this model and machine", path)
             return None
         plan = Plan.from_json(data["plan"], source=f"tuned, {path}")
-    except (OSError, ValueError, KeyError, RecursionError):
+    except FileNotFoundError:
+        log.info("no tuned plan cached for this model, CPU and thread count: the built-in plan runs (dcgan tune)")
+        return None
+    except (OSError, ValueError, KeyError, RecursionError) as e:
+        log.warning(
+            "ignoring the tuning cache %s: %s", path, str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        )
         return None
     # a plan runs on exactly the threads it was measured with: anything else is not ours
-    return plan if all(s.workers * s.threads == key["threads"] for _, s in plan.bands) else None
+    if all(s.workers * s.threads == key["threads"] for _, s in plan.bands):
+        return plan
+    log.warning("ignoring the tuning cache %s: its plan is for another thread count", path)
+    return None
 
 
 def save(key: dict[str, Any], plan: Plan, table: Table) -> Path:
