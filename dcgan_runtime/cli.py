@@ -1,25 +1,30 @@
 """The `dcgan` command (also `python -m dcgan_runtime`): generate, interpolate, arithmetic, info, tune, bench,
 serve, site.
 
-Exit codes: 0 success, 1 failure (bad model file, write error), 2 usage error (bad arguments).
+Exit codes: 0 success, 1 failure (bad model file, write error, onnxruntime missing), 2 usage error
+(bad arguments). What the library logs (logger "dcgan_runtime") goes to stderr: warnings by default,
+-v adds what was loaded and how it runs, -vv debugging detail, -q errors only.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from dcgan_runtime import __version__, parse, tune
 from dcgan_runtime.errors import ModelError, ProviderError, UsageError
-from dcgan_runtime.generator import MAX_THREADS, Generator
 from dcgan_runtime.images import MAX_FPS, MIN_FPS, make_grid, save_gif, save_grid, save_image
+
+if TYPE_CHECKING:
+    from dcgan_runtime.generator import Generator
 
 T = TypeVar("T")
 MAX_SEEDS = 100_000  # seeds one command may name (a 64x64 RGB image is 12 KB: 1.2 GB of pixels)
@@ -60,7 +65,9 @@ EXAMPLES = {
  version, CPU and thread count; images are bit-identical whatever it chooses)""",
     "bench": """examples:
   dcgan bench generator.onnx --batch-sizes 1,8,64,256
-  dcgan bench generator.onnx --threads 2 --rounds 50""",
+  dcgan bench generator.onnx --threads 2 --rounds 50
+  dcgan bench runs/faces/export --precision fp32,fp16,int8 --json > bench.json   # each file in the folder
+  dcgan bench generator.onnx --csv >> history.csv""",
 }
 
 
@@ -89,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
+    def command(name: str, help: str, precisions: str = "one") -> argparse.ArgumentParser:
         c = sub.add_parser(
             name,
             help=help,
@@ -98,13 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         c.add_argument("model", help="generator.onnx written by `python -m export`, or its --outdir folder")
-        c.add_argument(
-            "--precision",
-            choices=("fp32", "fp16", "int8"),
-            help="the file to use in a folder (default fp32); for a file, checked against it",
-        )
-        c.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+        if precisions == "one":
+            c.add_argument(
+                "--precision",
+                choices=("fp32", "fp16", "int8"),
+                help="the file to use in a folder (default fp32); for a file, checked against it",
+            )
+        else:
+            c.add_argument(
+                "--precision",
+                help="comma-separated precisions, e.g. fp32,fp16,int8: each file of an export folder in turn "
+                "(default: fp32 in a folder, the file's own for a file)",
+            )
+        c.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, tensorrt or tensorrt:N")
         c.add_argument("--threads", type=int, help="CPU threads for onnxruntime")
+        c.add_argument(
+            "-v", "--verbose", action="count", default=0, help="say what was loaded and how it runs (-vv: more)"
+        )
+        c.add_argument("-q", "--quiet", action="store_true", help="log errors only (the command's own output stays)")
         return c
 
     def output(c: argparse.ArgumentParser, required: bool = True) -> None:
@@ -150,7 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a decode waits to be batched with others (default 0: what queued while the model was busy)",
     )
     c.add_argument("--no-batching", action="store_true", help="decode each request on its own")
-    c.add_argument("--quiet", action="store_true", help="no access log")
     c = command("site", "Write a static site that runs the model in the visitor's browser (onnxruntime-web).")
     c.add_argument("--out", required=True, help="folder for the site")
     c.add_argument("--ort-web", metavar="PATH", help="onnxruntime-web's package folder, dist/ folder or .tgz")
@@ -158,9 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="replace the site an --out folder holds")
     c = command("tune", "Measure how this CPU runs each batch size fastest, and cache the plan for later loads.")
     c.add_argument("--seconds", type=float, default=1.5, help="measuring time per batch size, 0.05-60 (default 1.5)")
-    c = command("bench", "Time inference: ms per batch and images/s for each batch size.")
+    c = command(
+        "bench", "Time inference: latency percentiles and images/s for each batch size (and precision).", "many"
+    )
     c.add_argument("--batch-sizes", default="1,8,64,256", help="default 1,8,64,256")
     c.add_argument("--rounds", type=int, default=20, help="timed calls per batch size (default 20)")
+    how = c.add_mutually_exclusive_group()
+    how.add_argument("--json", action="store_true", help="print JSON: the machine, then a row per batch size")
+    how.add_argument("--csv", action="store_true", help="print CSV: a header, then a row per batch size")
     return p
 
 
@@ -300,22 +322,24 @@ def run_tune(g: Generator, a: argparse.Namespace) -> None:
     print(f"plan: {g.plan.describe()}")
 
 
-def run_bench(g: Generator, a: argparse.Namespace) -> None:
+def run_bench(load: Callable[[str | None], Generator], a: argparse.Namespace) -> None:
+    from dcgan_runtime import bench
+
     sizes = _flag(lambda v: parse.parse_ints(v, MAX_BATCH_SIZES), a.batch_sizes, "--batch-sizes")
     if not 1 <= a.rounds <= 10_000:
         raise UsageError(f"--rounds must be in 1..10000, got {a.rounds}")
-    plan = f"\ncpu plan  {g.plan.describe()}" if g.plan else ""
-    print(f"providers {g.providers}{plan}\n{'batch':>6}{'ms/batch':>11}{'images/s':>11}")
-    for bs in sizes:
-        z = g.latents(bs, seed=0)
-        g.decode(z, output="float", batch_size=bs)  # warm-up
-        times = []
-        for _ in range(a.rounds):
-            t = time.perf_counter()
-            g.decode(z, output="float", batch_size=bs)
-            times.append(time.perf_counter() - t)
-        ms = 1000 * float(np.median(times))
-        print(f"{bs:>6}{ms:>11.2f}{bs / ms * 1000:>11.1f}")
+    precisions: list[str | None] = [None]
+    if a.precision is not None:
+        precisions = [v.strip() for v in a.precision.split(",")]
+        wrong = [v for v in precisions if v not in ("fp32", "fp16", "int8")]
+        if wrong or len(set(precisions)) != len(precisions):
+            raise UsageError(f"--precision takes distinct values of fp32, fp16, int8, got {a.precision!r}")
+    rows = []
+    for precision in precisions:
+        with load(precision) as g:
+            rows += bench.measure(g, sizes, a.rounds)
+    render = bench.to_json if a.json else bench.to_csv if a.csv else bench.to_table
+    print(render(rows, a.threads or _cpus()))
 
 
 def check_serve(a: argparse.Namespace) -> None:
@@ -347,6 +371,12 @@ def run_site(g: Generator, a: argparse.Namespace) -> None:
     )
 
 
+def _cpus() -> int:
+    from dcgan_runtime.generator import available_cpus
+
+    return available_cpus()
+
+
 def run_serve(g: Generator, a: argparse.Namespace) -> None:
     from dcgan_runtime.server import serve
 
@@ -364,22 +394,65 @@ def run_serve(g: Generator, a: argparse.Namespace) -> None:
     )
 
 
+class _Format(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        return f"dcgan: {level}{record.getMessage()}"
+
+
+@contextlib.contextmanager
+def logging_to_stderr(verbose: int, quiet: bool, default: int = logging.WARNING) -> Iterator[None]:
+    """The library's logger ("dcgan_runtime") to stderr at the level -v/-q ask for, for one command;
+    restored afterwards, so a program that calls `main()` keeps its own logging set-up."""
+    level = logging.ERROR if quiet else {0: default, 1: min(default, logging.INFO)}.get(verbose, logging.DEBUG)
+    logger = logging.getLogger("dcgan_runtime")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Format())
+    logger.handlers[:], logger.propagate = [handler], False
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.propagate = saved[0], saved[2]
+        logger.setLevel(saved[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with logging_to_stderr(args.verbose, args.quiet, logging.INFO if args.command == "serve" else logging.WARNING):
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """One parsed command: its exit code (errors printed as one line)."""
+    try:
+        from dcgan_runtime.generator import MAX_THREADS, Generator
+    except ImportError as e:
+        print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
+        return 1
     try:
         if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
             raise UsageError(f"--threads must be in 1..{MAX_THREADS}, got {args.threads}")
         if args.command == "serve":
             check_serve(args)
         tuning = False if args.command == "tune" else None  # tune measures afresh; the others use a cached plan
-        g = Generator.load(args.model, device=args.device, threads=args.threads, precision=args.precision, tune=tuning)
+
+        def load(precision: str | None) -> Generator:
+            return Generator.load(
+                args.model, device=args.device, threads=args.threads, precision=precision, tune=tuning
+            )
+
+        if args.command == "bench":
+            run_bench(load, args)
+            return 0
+        g = load(args.precision)
         {
             "generate": run_generate,
             "interpolate": run_interpolate,
             "arithmetic": run_arithmetic,
             "info": run_info,
             "tune": run_tune,
-            "bench": run_bench,
             "serve": run_serve,
             "site": run_site,
         }[args.command](g, args)
