@@ -5,12 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO := runs/demo
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
+# setuptools announces every editable install with a note (not a deprecation) that folders named like the
+# package take precedence: true and intended here, so that one note is filtered, nothing else.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
 # The demo model: the paper's generator at half width (ngf 32) against a quarter-width discriminator
@@ -36,6 +38,9 @@ lint: $(VENV)/.installed  ## ruff (lint + format) over the project, mypy (strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+docs: $(VENV)/.installed  ## the API reference from the docstrings: build/api/index.html (pdoc; tests build it too)
+	$(PY) docs/build_api.py build/api
 
 bench: $(VENV)/.installed  ## full benchmarks (several minutes): JSON in .benchmarks/, table and plot in benchmarks/results/
 	$(PY) -m benchmarks run
