@@ -30,7 +30,7 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess test
         "dcgan_runtime.Generator needs onnxruntime: pip install 'dcgan[cpu]' (or 'dcgan[gpu]' for CUDA; never both)"
     ) from e
 
-from dcgan_runtime import latent
+from dcgan_runtime import hub, latent
 from dcgan_runtime import providers as eps
 from dcgan_runtime import tune as tuning
 from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
@@ -97,8 +97,14 @@ class Generator:
         threads: int | None = None,
         precision: str | None = None,
         tune: bool | None = None,
+        allow_http: bool = False,
     ) -> Generator:
         """Open `path` (a file from `python -m export`, or its output folder), check it, and build the session.
+
+        `path` may also be remote (`dcgan_runtime.hub`): `hf://ORG/NAME[@REVISION]` loads that Hub
+        repository's file for `precision` through the Hub cache; `https://.../generator.onnx[#sha256=HEX]`
+        is downloaded once into $DCGAN_CACHE/url (and checked against the pin); plain http only for
+        loopback hosts unless `allow_http`.
 
         `device`: "auto" (CUDA when a session really runs on it, else CPU with one logged warning),
         "cpu", "cuda" or "cuda:N", "tensorrt" or "tensorrt:N" (TensorRT over CUDA, engines cached in
@@ -122,7 +128,8 @@ class Generator:
             raise ValueError(f"path must be a str or os.PathLike[str], got {type(path).__name__}")
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
-        path = Path(path)
+        given = str(path)  # what pickling reloads: a remote model is fetched (or found in its cache) again
+        path = hub.locate(path, precision, allow_http=allow_http)
         if path.is_dir():
             path = path / FILENAMES[precision or "fp32"]
             if not path.is_file():
@@ -165,7 +172,8 @@ class Generator:
         if tune is not None and not isinstance(tune, bool):
             raise ValueError(f"tune must be True, False or None, got {tune!r}")
         args = {
-            "path": str(path),
+            "path": given if hub.is_remote(given) else str(path),
+            "allow_http": allow_http,
             "device": device,
             "providers": requested if providers is not None else None,
             "provider_options": provider_options,
@@ -201,6 +209,36 @@ class Generator:
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         """Pickle as the path and load options; unpickling loads the file again (its own session)."""
         return (_reload, (self._load_args,))
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        precision: str = "fp32",
+        cache_dir: str | os.PathLike[str] | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        **load_options: Any,
+    ) -> Generator:
+        """Load a model published on the Hugging Face Hub (by `dcgan push`): the repository's file for
+        `precision`, through huggingface_hub's cache (`hf_hub_download`: revisions, tokens,
+        HF_HUB_OFFLINE, HF_HUB_CACHE and HF_HOME as it reads them). `load_options` go to `load`.
+        Needs the `[hub]` extra. Errors (no such repository, revision or precision; offline and not
+        cached) are one-line ModelErrors.
+
+        >>> g = Generator.from_pretrained("acme/faces", precision="int8", device="cpu")  # doctest: +SKIP
+        """
+        path = hub.download(
+            repo_id,
+            revision=revision,
+            precision=precision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+        )
+        return cls.load(path, precision=precision, **load_options)
 
     @property
     def plan(self) -> tuning.Plan | None:

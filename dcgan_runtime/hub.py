@@ -1,0 +1,352 @@
+"""Models from where models live: the Hugging Face Hub and plain URLs, fetched into local caches.
+
+A MODEL, as `Generator.load` and every `dcgan` command take it, is one of:
+- a path (a file, or an export folder), used as it is;
+- `hf://ORG/NAME` or `hf://ORG/NAME@REVISION`: that Hub repository's file for the precision asked
+  for (`generator.onnx`, `generator.fp16.onnx`, `generator.int8.onnx`), through `hf_hub_download`,
+  so the Hub cache, revisions, tokens and `HF_HUB_OFFLINE` / `HF_HUB_CACHE` / `HF_HOME` work as
+  huggingface_hub documents them;
+- `https://host/path/generator.onnx`, optionally pinned with `#sha256=HEX`: downloaded once into
+  $DCGAN_CACHE/url/ (atomically, size-capped, checked against the pin before it is kept). Plain
+  `http://` only for loopback hosts unless `allow_http=True` (`--allow-http`).
+
+`push` publishes an export folder (the model card `python -m export` wrote included) with
+`upload_folder`. The Hub needs the `[hub]` extra (huggingface_hub); URLs need nothing.
+
+>>> parse_hf("hf://acme/faces@v1")
+('acme/faces', 'v1')
+>>> is_remote("runs/faces/export"), is_remote("hf://acme/faces"), is_remote("https://h/g.onnx")
+(False, True, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dcgan_runtime import __version__, files
+from dcgan_runtime.errors import ModelError
+from dcgan_runtime.metadata import FILENAMES, PRECISIONS
+
+log = logging.getLogger(__name__)
+HF = "hf://"
+MAX_DOWNLOAD = 1 << 30  # bytes one URL may bring (a classic 64x64 generator is 14 MB)
+TIMEOUT_SECONDS = 30.0  # to connect, and between two reads of a download
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+CARD, PARITY = "README.md", "parity.json"
+Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
+
+
+def is_remote(spec: object) -> bool:
+    """Whether `spec` names a model on the Hub or at a URL rather than a path."""
+    return isinstance(spec, str) and (spec.startswith(HF) or spec.lower().startswith(("http://", "https://")))
+
+
+def parse_hf(spec: str) -> tuple[str, str | None]:
+    """`hf://ORG/NAME[@REVISION]` -> (repo id, revision or None)."""
+    rest = spec[len(HF) :] if spec.startswith(HF) else spec
+    repo_id, _, revision = rest.partition("@")
+    if not REPO_ID.match(repo_id) or ".." in repo_id or (revision == "" and "@" in rest):
+        raise ValueError(f"{spec!r} is not a Hub model: write hf://ORG/NAME or hf://ORG/NAME@REVISION")
+    return repo_id, revision or None
+
+
+def locate(
+    spec: str | os.PathLike[str],
+    precision: str | None = None,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    allow_http: bool = False,
+    progress: Progress | None = None,
+) -> Path:
+    """A MODEL as users write it -> a local path (downloading into a cache where it is remote)."""
+    if not is_remote(spec):
+        return Path(spec)
+    text = str(spec)
+    if text.startswith(HF):
+        repo_id, pinned = parse_hf(text)
+        if pinned is not None and revision is not None and pinned != revision:
+            raise ValueError(f"{text!r} names revision {pinned!r} but revision={revision!r} was also given")
+        return download(
+            repo_id,
+            revision=pinned or revision,
+            precision=precision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+        )
+    return fetch_url(text, allow_http=allow_http, progress=progress)
+
+
+# ---------------------------------------------------------------- the Hub
+
+
+def _hub() -> Any:
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise ModelError(
+            "Hub models need huggingface_hub: pip install 'dcgan[hub]' (or download the file and pass its path)"
+        ) from None
+    return huggingface_hub
+
+
+def download(
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    precision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path:
+    """The repository's file for `precision` (default fp32), from the Hub cache or the Hub.
+
+    >>> download("acme/faces", precision="int8")   # doctest: +SKIP
+    PosixPath('~/.cache/huggingface/hub/models--acme--faces/snapshots/3f1.../generator.int8.onnx')
+    """
+    if not REPO_ID.match(str(repo_id)):
+        raise ValueError(f"{repo_id!r} is not a Hub repository id: write ORG/NAME")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
+    hf = _hub()
+    from huggingface_hub import errors
+
+    filename = FILENAMES[precision or "fp32"]
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        path = hf.hf_hub_download(
+            repo_id,
+            filename,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+            library_name="dcgan",
+            library_version=__version__,
+        )
+    except errors.GatedRepoError:
+        raise ModelError(f"{where} is gated: accept its terms on the Hub and log in (hf auth login)") from None
+    except errors.RepositoryNotFoundError:
+        raise ModelError(
+            f"no model repository {repo_id} on the Hub (or it is private: log in with hf auth login, or pass token=)"
+        ) from None
+    except errors.RevisionNotFoundError:
+        raise ModelError(f"{repo_id} has no revision {revision!r}: name a branch, tag or commit it has") from None
+    except errors.LocalEntryNotFoundError:
+        offline = local_files_only or hf.constants.HF_HUB_OFFLINE
+        raise ModelError(
+            f"{filename} of {where} is not in the Hub cache"
+            + (
+                " and the Hub is not consulted (offline: HF_HUB_OFFLINE or local_files_only): fetch it once online"
+                if offline
+                else " and the Hub cannot be reached: check the network, or set HF_HUB_OFFLINE=1 to use the cache only"
+            )
+        ) from None
+    except errors.EntryNotFoundError:
+        raise ModelError(
+            f"{where} has no {filename}: that repository holds no {precision or 'fp32'} export"
+            + ("" if precision in (None, "fp32") else f" (export with --{precision} and push it)")
+        ) from None
+    except (errors.HfHubHTTPError, OSError) as e:
+        raise ModelError(f"cannot fetch {filename} of {where} from the Hub: {str(e).splitlines()[0][:200]}") from None
+    log.info("%s: %s", where, path)
+    return Path(path)
+
+
+def check_export(folder: Path) -> dict[str, Any]:
+    """An export folder ready to publish: a model card huggingface_hub parses, generator.onnx, passed parity.
+
+    Returns the card's metadata. Raises ValueError saying what is missing and how to make it.
+    """
+    if not folder.is_dir():
+        raise ValueError(f"{str(folder)!r} is not an export folder (python -m export RUN --outdir FOLDER)")
+    missing = [n for n in (CARD, FILENAMES["fp32"], PARITY) if not (folder / n).is_file()]
+    if missing:
+        raise ValueError(
+            f"{str(folder)!r} is not a complete export (no {', '.join(missing)}): export it again with "
+            "python -m export RUN --outdir FOLDER --force"
+        )
+    try:
+        parity = json.loads((folder / PARITY).read_text())
+    except (OSError, ValueError, RecursionError):
+        raise ValueError(f"{str(folder / PARITY)!r} is unreadable: export again") from None
+    if not isinstance(parity, dict) or parity.get("passed") is not True:
+        raise ValueError(f"{str(folder)!r} did not pass its parity check ({PARITY}): it is not fit to publish")
+    hf = _hub()
+    try:
+        card = hf.ModelCard.load(folder / CARD)
+    except Exception as e:  # huggingface_hub raises several types for a malformed card
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ValueError(f"{str(folder / CARD)!r} is not a model card huggingface_hub reads: {first}") from None
+    data: dict[str, Any] = card.data.to_dict()
+    return data
+
+
+def push(
+    folder: str | os.PathLike[str],
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    token: str | bool | None = None,
+) -> str:
+    """Publish a complete export folder to `repo_id` (created if absent); returns the commit's URL.
+
+    >>> push("runs/faces/export", "acme/faces", private=True)   # doctest: +SKIP
+    'https://huggingface.co/acme/faces/commit/...'
+    """
+    folder = Path(folder)
+    if not REPO_ID.match(str(repo_id)):
+        raise ValueError(f"{repo_id!r} is not a Hub repository id: write ORG/NAME")
+    check_export(folder)
+    api = _hub().HfApi(token=token, library_name="dcgan", library_version=__version__)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    if revision is not None:
+        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        repo_type="model",
+        revision=revision,
+        commit_message=f"dcgan push {folder.name}",
+        ignore_patterns=[".*"],
+    )
+    url = str(getattr(commit, "commit_url", commit))
+    log.info("pushed %s to %s: %s", folder, repo_id, url)
+    return url
+
+
+# ---------------------------------------------------------------- URLs
+
+
+def split_pin(url: str) -> tuple[str, str | None]:
+    """'https://h/g.onnx#sha256=ab..' -> ('https://h/g.onnx', 'ab..'); a fragment that is not a pin is an error."""
+    base, _, fragment = url.partition("#")
+    if not fragment:
+        return base, None
+    key, _, value = fragment.partition("=")
+    if key != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise ValueError(f"{url[:120]!r}: a URL's #fragment must be a pin, #sha256= and 64 hex digits")
+    return base, value.lower()
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_scheme(url: str, allow_http: bool) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url[:120]!r} is not an http(s) URL with a host")
+    if parts.scheme == "http" and not allow_http and not _loopback(parts.hostname):
+        raise ValueError(
+            f"{url[:120]!r} is plain http: anyone on the way could change the model. Use https, pin it with "
+            "#sha256=..., and opt in with --allow-http (allow_http=True) if you must"
+        )
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but never from https (or a loopback http) to a plain http URL elsewhere."""
+
+    def __init__(self, allow_http: bool) -> None:
+        self.allow_http = allow_http
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        _check_scheme(newurl, self.allow_http)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def url_cache_path(url: str) -> Path:
+    """Where a URL's file is kept: $DCGAN_CACHE/url/<sha256 of the URL>/<its file name>."""
+    base, _ = split_pin(url)
+    name = Path(urllib.parse.urlsplit(base).path).name or "model.onnx"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100].lstrip(".") or "model.onnx"
+    return files.cache_dir() / "url" / hashlib.sha256(base.encode()).hexdigest()[:32] / name
+
+
+def fetch_url(
+    url: str,
+    *,
+    allow_http: bool = False,
+    max_bytes: int = MAX_DOWNLOAD,
+    progress: Progress | None = None,
+) -> Path:
+    """Download `url` once into the cache (atomically) and return the file.
+
+    With a `#sha256=HEX` pin the file must hash to it: a cached copy that does not is fetched again,
+    and a download that does not is deleted and refused. Without a pin the first download is kept.
+    """
+    base, pin = split_pin(url)
+    _check_scheme(base, allow_http)
+    target = url_cache_path(url)
+    if target.is_file():
+        if pin is None or _sha256(target) == pin:
+            log.info("%s: cached at %s", base, target)
+            return target
+        log.warning("the cached copy of %s does not match its pin: fetching it again", base)
+    opener = urllib.request.build_opener(_CheckedRedirects(allow_http))
+    request = urllib.request.Request(base, headers={"User-Agent": f"dcgan/{__version__}"})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+                    length = response.headers.get("Content-Length")
+                    total = int(length) if length and length.isdigit() else None
+                    if total is not None and total > max_bytes:
+                        raise ModelError(f"{base} is {total:,} bytes, more than the {max_bytes:,} a model may be")
+                    done = 0
+                    while chunk := response.read(1 << 20):
+                        done += len(chunk)
+                        if done > max_bytes:
+                            raise ModelError(f"{base} sent more than the {max_bytes:,} bytes a model may be")
+                        digest.update(chunk)
+                        out.write(chunk)
+                        if progress is not None:
+                            progress(done, total)
+            except urllib.error.HTTPError as e:
+                raise ModelError(f"cannot download {base}: HTTP {e.code} {e.reason}") from None
+            except (urllib.error.URLError, OSError) as e:  # refused, unreachable, timed out
+                reason = getattr(e, "reason", e)
+                raise ModelError(f"cannot download {base}: {reason}") from None
+            out.flush()
+            os.fsync(out.fileno())
+        if pin is not None and digest.hexdigest() != pin:
+            raise ModelError(
+                f"{base} does not match its pin: sha256 {digest.hexdigest()}, pinned {pin}; nothing was kept"
+            )
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    log.info("%s: downloaded to %s", base, target)
+    return target
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
