@@ -1,5 +1,8 @@
 """The `dcgan` command (also `python -m dcgan_runtime`): generate, interpolate, arithmetic, info, tune, bench,
-serve, site.
+serve, site, push.
+
+MODEL is a file or export folder, `hf://ORG/NAME[@REVISION]` (the Hugging Face Hub) or an https URL
+(`#sha256=HEX` pins it); see dcgan_runtime.hub.
 
 Exit codes: 0 success, 1 failure (bad model file, write error, onnxruntime missing), 2 usage error
 (bad arguments). What the library logs (logger "dcgan_runtime") goes to stderr: warnings by default,
@@ -46,7 +49,14 @@ EXAMPLES = {
      then the result and 8 neighbours with small noise)""",
     "info": """examples:
   dcgan info generator.onnx
-  dcgan info generator.onnx --device cuda --json""",
+  dcgan info generator.onnx --device cuda --json
+  dcgan info hf://acme/faces@v1 --precision int8          # a model on the Hugging Face Hub
+  dcgan info https://example.org/generator.onnx#sha256=9f2c...   # a pinned URL, downloaded once""",
+    "push": """examples:
+  dcgan push runs/faces/export acme/faces                  # then: dcgan generate hf://acme/faces ...
+  dcgan push runs/faces/export acme/faces --private --revision v1
+(needs the [hub] extra and a Hub token: hf auth login, or HF_TOKEN; the folder must be a complete
+ export: model card, generator.onnx, passed parity.json)""",
     "serve": """examples:
   dcgan serve generator.onnx                     # then open http://127.0.0.1:8000/
   dcgan serve generator.onnx --allow-host dcgan.lan --port 8080   # also answer to that name
@@ -104,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=EXAMPLES[name],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        c.add_argument("model", help="generator.onnx written by `python -m export`, or its --outdir folder")
+        c.add_argument(
+            "model",
+            help="generator.onnx from `python -m export`, its --outdir folder, hf://ORG/NAME[@REV] or an https URL",
+        )
         if precisions == "one":
             c.add_argument(
                 "--precision",
@@ -119,11 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
             )
         c.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, tensorrt or tensorrt:N")
         c.add_argument("--threads", type=int, help="CPU threads for onnxruntime")
+        c.add_argument("--allow-http", action="store_true", help="allow a plain http:// MODEL URL that is not loopback")
+        logging_flags(c)
+        return c
+
+    def logging_flags(c: argparse.ArgumentParser) -> None:
         c.add_argument(
-            "-v", "--verbose", action="count", default=0, help="say what was loaded and how it runs (-vv: more)"
+            "-v", "--verbose", action="count", default=0, help="say what was loaded and how it runs (-vv more)"
         )
         c.add_argument("-q", "--quiet", action="store_true", help="log errors only (the command's own output stays)")
-        return c
 
     def output(c: argparse.ArgumentParser, required: bool = True) -> None:
         c.add_argument("--out", required=required, help="output file")
@@ -183,6 +200,18 @@ def build_parser() -> argparse.ArgumentParser:
     how = c.add_mutually_exclusive_group()
     how.add_argument("--json", action="store_true", help="print JSON: the machine, then a row per batch size")
     how.add_argument("--csv", action="store_true", help="print CSV: a header, then a row per batch size")
+    c = sub.add_parser(
+        "push",
+        help="Publish an export folder (with its model card) to the Hugging Face Hub.",
+        description="Publish an export folder (with its model card) to the Hugging Face Hub.",
+        epilog=EXAMPLES["push"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("model", metavar="EXPORT_DIR", help="a folder written by `python -m export`")
+    c.add_argument("repo_id", metavar="ORG/NAME", help="the Hub repository (created if absent)")
+    c.add_argument("--private", action="store_true", help="create the repository private")
+    c.add_argument("--revision", metavar="BRANCH", help="push to this branch (created if absent) instead of main")
+    logging_flags(c)
     return p
 
 
@@ -371,6 +400,25 @@ def run_site(g: Generator, a: argparse.Namespace) -> None:
     )
 
 
+def run_push(a: argparse.Namespace, load: Callable[[str | None], Generator]) -> None:
+    from dcgan_runtime import hub
+
+    folder = Path(a.model)
+    hub.check_export(folder)  # a model card, generator.onnx and a passed parity check
+    load(None).close()  # and a generator.onnx this runtime loads: metadata, signature
+    url = hub.push(folder, a.repo_id, private=a.private, revision=a.revision)
+    at = f"{a.repo_id}@{a.revision}" if a.revision else a.repo_id
+    print(f"pushed {folder} to {at}: {url}\nuse it: dcgan generate hf://{at} --seeds 0-15 --out grid.png")
+
+
+def _progress(done: int, total: int | None) -> None:
+    """A download's progress on a terminal, rewritten in place."""
+    size = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+    share = f"{100 * done // total:3d}% " if total else ""
+    end = "\n" if total and done >= total else ""
+    print(f"\rdownloading {share}{size}", end=end, file=sys.stderr, flush=True)
+
+
 def _cpus() -> int:
     from dcgan_runtime.generator import available_cpus
 
@@ -431,17 +479,22 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return 1
+    from dcgan_runtime import hub
+
     try:
+        if args.command == "push":
+            run_push(args, lambda _: Generator.load(Path(args.model), device="cpu"))
+            return 0
         if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
             raise UsageError(f"--threads must be in 1..{MAX_THREADS}, got {args.threads}")
         if args.command == "serve":
             check_serve(args)
         tuning = False if args.command == "tune" else None  # tune measures afresh; the others use a cached plan
+        progress = _progress if sys.stderr.isatty() else None
 
         def load(precision: str | None) -> Generator:
-            return Generator.load(
-                args.model, device=args.device, threads=args.threads, precision=precision, tune=tuning
-            )
+            model = hub.locate(args.model, precision, allow_http=args.allow_http, progress=progress)
+            return Generator.load(model, device=args.device, threads=args.threads, precision=precision, tune=tuning)
 
         if args.command == "bench":
             run_bench(load, args)
