@@ -1,9 +1,10 @@
 """Export a trained generator: `python -m export RUN_DIR_OR_CHECKPOINT --outdir DIR`.
 
 Folds BatchNorm into the transposed convolutions, writes generator.onnx and generator.torchscript
-(both carrying the same `dcgan` metadata JSON), optionally fp16 and int8 ONNX variants, and
-parity.json. Everything is written into a temporary folder beside DIR and moved into place only
-when every file passed its parity check: DIR always holds one complete, checked export.
+(both carrying the same `dcgan` metadata JSON), optionally fp16 and int8 ONNX variants, parity.json,
+and a model card (README.md with sample.png) that makes DIR a ready Hugging Face Hub repository
+(`dcgan push DIR ORG/NAME`). Everything is written into a temporary folder beside DIR and moved
+into place only when every file passed its parity check: DIR always holds one complete, checked export.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import argparse
 import datetime
 import hashlib
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from dcgan_runtime import __version__ as runtime_version
 from dcgan_runtime.files import atomic_write, check_replaceable, install_dir, staging_dir
 from dcgan_runtime.metadata import Metadata
-from export import parity
+from export import card, parity
 from export.fold import fold_batchnorm, recalibrate_batchnorm
 from export.formats import FILES, FORMATS, Format, Job, select
 from export.onnx_export import MIN_OPSET
@@ -39,6 +42,7 @@ examples:
   python -m export runs/faces/checkpoints/step004000.pt --outdir out --formats onnx --fp16
   python -m export runs/faces --outdir out --formats onnx --int8 --calibration 512
   python -m export runs/faces --outdir out --recalibrate-bn 32 --force
+  python -m export runs/faces/checkpoints/best.pt --outdir out --license mit --repo-id acme/faces
 """
 )
 
@@ -85,6 +89,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="recompute BatchNorm statistics from N batches of 64 fresh latents before folding",
     )
+    p.add_argument(
+        "--license",
+        metavar="ID",
+        help="the model card's license, a Hub license id such as mit, apache-2.0, cc-by-4.0 (default: none stated)",
+    )
+    p.add_argument("--repo-id", metavar="ORG/NAME", help="the Hub repository the card's examples name (dcgan push)")
     p.add_argument("--force", action="store_true", help="replace the export an --outdir already holds")
     return p.parse_args(argv)
 
@@ -106,11 +116,18 @@ def check_args(args: argparse.Namespace) -> list[Format]:
         raise ValueError(f"--recalibrate-bn must be in 0..10000, got {args.recalibrate_bn}")
     if not 1 <= args.calibration <= 100_000:
         raise ValueError(f"--calibration must be in 1..100000 latents, got {args.calibration}")
-    check_replaceable(Path(args.outdir), FILES, args.force, "--outdir", "export")
+    if args.license is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.+-]{0,63}", args.license.lower()):
+        raise ValueError(f"--license must be a license id such as mit or apache-2.0, got {args.license!r}")
+    if args.repo_id is not None:
+        from dcgan_runtime.hub import REPO_ID
+
+        if not REPO_ID.match(args.repo_id):
+            raise ValueError(f"--repo-id must look like ORG/NAME, got {args.repo_id!r}")
+    check_replaceable(Path(args.outdir), FILES | {card.CARD, card.SAMPLE}, args.force, "--outdir", "export")
     return rows
 
 
-def build_job(args: argparse.Namespace) -> tuple[Job, dict]:
+def build_job(args: argparse.Namespace) -> tuple[Job, dict, dict[str, Any]]:
     """Load the checkpoint, fold BatchNorm, and describe the export (exit 1 on a bad checkpoint)."""
     state, cfg, g = load_generator(Path(args.source))
     torch.manual_seed(0)
@@ -138,7 +155,8 @@ def build_job(args: argparse.Namespace) -> tuple[Job, dict]:
         "bn_recalibrated": meta.bn_recalibrated,
         "formats": [],
     }
-    return Job(g, folded, meta, args.opset, args.calibration, args.int8_form), report
+    job = Job(g, folded, meta, args.opset, args.calibration, args.int8_form)
+    return job, report, card.quality(Path(args.source), state)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        job, report = build_job(args)
+        job, report, quality = build_job(args)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -177,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
         atomic_write(staging / "parity.json", text)
+        license = args.license.lower() if args.license else None
+        card.write_card(staging, job.folded, job.meta, report, quality, license=license, repo_id=args.repo_id)
         install_dir(staging, outdir)
     except OSError as e:  # a full disk, a read-only folder: the previous export (if any) is untouched
         print(f"error: cannot write the export to {outdir}: {e}", file=sys.stderr)
@@ -186,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(staging, ignore_errors=True)
     if any(f.filename == "generator.onnx" for f in rows):
         print(f"next: dcgan generate {outdir / 'generator.onnx'} --seeds 0-63 --grid 8x8 --out grid.png")
+        print(f"share: dcgan push {outdir} {args.repo_id or 'ORG/NAME'}   (model card: {outdir / card.CARD})")
     return 0
 
 
