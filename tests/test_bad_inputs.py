@@ -516,7 +516,12 @@ def test_export_force_replaces_the_whole_previous_export(tiny_run, tmp_path):
     assert export_main([str(tiny_run), "--outdir", str(out), "--formats", "onnx", "--int8"]) == 0
     assert (out / "generator.int8.onnx").exists()
     assert export_main([str(tiny_run), "--outdir", str(out), "--formats", "onnx", "--force"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["generator.onnx", "parity.json"]  # nothing of the old one
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        "generator.onnx",
+        "parity.json",
+        "sample.png",
+    ]  # nothing old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no staging or old folders left
 
 
