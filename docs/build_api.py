@@ -23,6 +23,7 @@ MODULES = [
     "dcgan_runtime.errors",
     "dcgan_runtime.bench",
     "dcgan_runtime.tune",
+    "dcgan_runtime.hub",
     "dcgan_runtime.serve",
     "dcgan_runtime.server",
 ]
