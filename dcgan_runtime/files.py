@@ -46,12 +46,12 @@ def atomic_write(path: str | os.PathLike[str], content: Content, *, overwrite: b
                 content(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         if overwrite:
             os.replace(tmp, path)
         else:
             _link_exclusive(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
@@ -82,7 +82,7 @@ def staging_dir(target: Path) -> Path:
     """An empty hidden folder beside `target` (same file system), with the permissions mkdir gives."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
-    os.chmod(staging, 0o777 & ~_umask())
+    os.chmod(staging, 0o777 & ~umask())
     return staging
 
 
@@ -99,7 +99,7 @@ def install_dir(staging: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(staging, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def exists_error(path: str | os.PathLike[str]) -> FileExistsError:
@@ -130,7 +130,7 @@ def _link_exclusive(tmp: str, path: Path) -> None:
         os.replace(tmp, path)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # not every platform opens folders
@@ -143,7 +143,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _umask() -> int:
+def umask() -> int:
     """The process umask, read without changing it where /proc allows (changing it races other threads)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():

@@ -13,9 +13,10 @@ graph computes; "pil" a list of `PIL.Image` (mode "L" for one channel, "RGB" for
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -410,6 +411,24 @@ class Generator:
         (2, 64, 64, 3)
         """
         return self.decode(self.latents(n, seed, seeds=seeds), output, batch_size)
+
+    def iter_generate(
+        self, seeds: Iterable[int], batch_size: int = 64
+    ) -> Iterator[tuple[list[int], NDArray[np.uint8]]]:
+        """Stream images for any number of seeds: (seeds, uint8 (n, H, W, C)) chunks of `batch_size`, in
+        order, at memory bounded by one chunk. `seeds` may be lazy (`range(10**9)`); the images equal
+        `generate(seeds=...)`'s. To write millions to disk, see `dcgan_runtime.scale.write`.
+
+        >>> for chunk, images in g.iter_generate(range(1_000_000), batch_size=256):  # doctest: +SKIP
+        ...     consume(chunk, images)
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be an integer in 1..{MAX_BATCH}, got {batch_size!r}")
+        if isinstance(seeds, (str, bytes)):
+            raise ValueError(f"seeds must be an iterable of integers, got {seeds!r}")
+        it = iter(seeds)
+        while chunk := list(itertools.islice(it, batch_size)):
+            yield chunk, self.generate(seeds=chunk, batch_size=batch_size)
 
     @overload
     def interpolate(

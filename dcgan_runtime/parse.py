@@ -83,3 +83,20 @@ def parse_ints(spec: str, limit: int) -> list[int]:
     if not values or min(values) < 1 or max(values) > limit:
         raise ValueError(f"takes positive integers up to {limit:,}, got {spec[:80]!r}")
     return values
+
+
+def parse_share(spec: str) -> tuple[int, int]:
+    """'2/4' -> (2, 4): share I of N, 1 <= I <= N.
+
+    >>> parse_share("1/2")
+    (1, 2)
+    """
+    try:
+        if len(spec) > 32:
+            raise ValueError
+        i, n = (int(v) for v in spec.split("/"))
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(f"must look like I/N, e.g. 1/4; got {str(spec)[:40]!r}") from None
+    if not 1 <= i <= n <= 1_000_000:
+        raise ValueError(f"needs 1 <= I <= N <= 1000000, got {spec!r}")
+    return i, n

@@ -1,0 +1,296 @@
+"""Images by the million: seeds in shards, each shard written atomically, a run that resumes.
+
+A run writes `count` images (one per seed) into DIR as shards of `shard_size` seeds, in seed order:
+
+    png      DIR/00000/seed0000.png ...   one folder per shard (renamed into place when complete)
+    tar      DIR/shard-00000.tar          WebDataset shards: seedNNNN.png members, fixed headers
+    npy      DIR/shard-00000.npy          uint8 (n, H, W, C) in seed order
+    parquet  DIR/shard-00000.parquet      columns seed (int64), png (binary): for Ray Data, HF datasets
+
+plus DIR/manifest.json (model sha256, seeds, format, shard size), written first. Equal runs give
+equal bytes: a shard depends only on its seeds (batching never changes an image) and every
+encoder here is deterministic. Rerunning a command after a crash (SIGKILL included) finds the
+manifest, keeps the shards already in place and writes the missing ones. `share=(i, n)` writes
+only shard k with k % n == i - 1, so n invocations (`--shard I/N`) into one DIR make the whole.
+
+>>> plan = Plan(SeedSet.parse("0-2499"), "png", 1000)       # doctest: +SKIP
+>>> write(Generator.load("generator.onnx"), plan, "out/")    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dcgan_runtime import __version__
+from dcgan_runtime.files import atomic_write, fsync_dir, umask
+from dcgan_runtime.images import encode_image
+from dcgan_runtime.scale.seeds import SeedSet
+
+FORMATS = ("png", "tar", "npy", "parquet")
+MANIFEST = "manifest.json"
+KIND = "dcgan-images"
+MAX_SHARD = 100_000  # seeds per shard (a 64x64 RGB shard of 100,000 is 1.2 GB of pixels for npy)
+DEFAULT_SHARD = 1000
+Progress = Callable[[int, int], None]  # (images done, images this invocation writes)
+SHARD_NAME = re.compile(r"^(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?$")
+TEMP_NAME = re.compile(r"^\.(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?\..*\.tmp$|^\.(\d{5,})\.tmp-.*$")
+MANIFEST_TEMP = re.compile(r"^\.manifest\.json\..*\.tmp$")  # a crash while the manifest was written
+
+
+def seed_name(seed: int) -> str:
+    """seed0042.png: at least four digits, as StyleGAN's gen_images.py names them."""
+    return f"seed{seed:04d}.png"
+
+
+@dataclass(frozen=True)
+class Plan:
+    seeds: SeedSet  # every seed of the run, in order
+    format: str  # png, tar, npy or parquet
+    shard_size: int = DEFAULT_SHARD  # seeds per shard (the last may hold fewer)
+    share: tuple[int, int] = (1, 1)  # (i, n): this invocation writes shards k with k % n == i - 1
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if isinstance(self.shard_size, bool) or not isinstance(self.shard_size, int):
+            raise ValueError(f"shard size must be an integer, got {self.shard_size!r}")
+        if not 1 <= self.shard_size <= MAX_SHARD:
+            raise ValueError(f"shard size must be in 1..{MAX_SHARD:,}, got {self.shard_size}")
+        i, n = self.share
+        if not (1 <= n <= 1_000_000 and 1 <= i <= n):
+            raise ValueError(f"a share is I/N with 1 <= I <= N, got {i}/{n}")
+
+    @property
+    def shards(self) -> int:
+        return -(-len(self.seeds) // self.shard_size)
+
+    def mine(self) -> range:
+        """The shards this invocation writes."""
+        i, n = self.share
+        return range(i - 1, self.shards, n)
+
+    def seeds_of(self, shard: int) -> list[int]:
+        start = shard * self.shard_size
+        return self.seeds.take(start, min(start + self.shard_size, len(self.seeds)))
+
+    def name(self, shard: int) -> str:
+        return f"{shard:05d}" if self.format == "png" else f"shard-{shard:05d}.{self.format}"
+
+    def manifest(self, model_sha256: str, meta: Any) -> dict[str, Any]:
+        """What makes two runs the same run (no share, no time: every --shard invocation writes equal bytes)."""
+        return {
+            "kind": KIND,
+            "version": 1,
+            "model_sha256": model_sha256,
+            "image_shape": list(meta.image_shape),
+            "precision": meta.precision,
+            "seed_rule": meta.seed_rule,
+            "seeds": str(self.seeds),
+            "count": len(self.seeds),
+            "format": self.format,
+            "shard_size": self.shard_size,
+            "shards": self.shards,
+            "layout": {
+                "png": "NNNNN/seedSSSS.png, one folder per shard",
+                "tar": "shard-NNNNN.tar of seedSSSS.png (WebDataset)",
+                "npy": "shard-NNNNN.npy, uint8 (n, H, W, C) in seed order",
+                "parquet": "shard-NNNNN.parquet, columns seed (int64) and png (binary)",
+            }[self.format],
+            "writer": f"dcgan_runtime {__version__}",
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    written: int  # shards written by this invocation
+    kept: int  # shards of this invocation's share that were already in place (a resumed run)
+    images: int  # images written
+    seconds: float
+
+    def line(self, outdir: Path, plan: Plan) -> str:
+        rate = self.images / self.seconds if self.seconds > 0 else 0.0
+        share = "" if plan.share == (1, 1) else f" (share {plan.share[0]}/{plan.share[1]})"
+        kept = f", {self.kept} already there" if self.kept else ""
+        return (
+            f"wrote {self.images:,} images in {self.written} {plan.format} shard{'s' * (self.written != 1)} to "
+            f"{outdir}/{share}{kept}, {self.seconds:.1f} s, {rate:,.0f} images/s"
+        )
+
+
+def model_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def prepare(outdir: Path, plan: Plan, manifest: dict[str, Any], force: bool) -> None:
+    """Make `outdir` this run's folder: new, or the same run (resumed), or (with `force`) another run's,
+    cleared. Anything else is refused (ValueError) before an image is made."""
+    if outdir.exists() and not outdir.is_dir():
+        raise ValueError(f"--outdir {str(outdir)!r} is a file")
+    held = sorted(p.name for p in outdir.iterdir()) if outdir.is_dir() else []
+    path = outdir / MANIFEST
+    if held and MANIFEST not in held:
+        foreign = [n for n in held if not (SHARD_NAME.match(n) or TEMP_NAME.match(n) or MANIFEST_TEMP.match(n))]
+        if foreign or any(SHARD_NAME.match(n) for n in held):
+            shown = foreign or held
+            raise ValueError(
+                f"--outdir {str(outdir)!r} holds files that are not a dcgan generate run "
+                f"({', '.join(shown[:3])}{', ...' if len(shown) > 3 else ''}): pick an empty folder"
+            )
+    if MANIFEST in held:
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError, RecursionError):
+            old = None
+        if old != manifest:
+            what = _difference(old, manifest)
+            if not force:
+                raise ValueError(
+                    f"--outdir {str(outdir)!r} holds another run ({what}): pass --force to replace it, or pick another"
+                )
+            for name in held:
+                if name == MANIFEST or SHARD_NAME.match(name) or TEMP_NAME.match(name):
+                    target = outdir / name
+                    shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+    for name in held:  # what an interrupted invocation of this share left half-written
+        m = TEMP_NAME.match(name)
+        if (m and int(m.group(1) or m.group(2)) % plan.share[1] == plan.share[0] - 1) or MANIFEST_TEMP.match(name):
+            target = outdir / name
+            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    atomic_write(path, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _difference(old: Any, new: dict[str, Any]) -> str:
+    if not isinstance(old, dict) or old.get("kind") != KIND:
+        return "an unreadable manifest"
+    for key, words in (("model_sha256", "another model"), ("format", "another format"), ("seeds", "other seeds")):
+        if old.get(key) != new[key]:
+            return f"{words}: {str(old.get(key))[:20]}, not {str(new[key])[:20]}"
+    return "other settings: " + ", ".join(k for k in new if old.get(k) != new[k])
+
+
+def write(
+    g: Any,
+    plan: Plan,
+    outdir: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> Summary:
+    """Write this invocation's shards of `plan` into `outdir` with Generator `g` (see the module doc).
+
+    >>> write(g, Plan(SeedSet.parse("0-99999"), "tar"), "data/")   # doctest: +SKIP
+    Summary(written=100, kept=0, images=100000, seconds=...)
+    """
+    outdir = Path(outdir)
+    prepare(outdir, plan, plan.manifest(model_digest(g.path), g.metadata), force)
+    return write_shards(g, plan, outdir, plan.mine(), batch_size=batch_size, progress=progress)
+
+
+def write_shards(
+    g: Any,
+    plan: Plan,
+    outdir: Path,
+    shards: range | list[int],
+    *,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> Summary:
+    """Write those of `shards` not already in place (the folder is prepared: `prepare`)."""
+    start = time.perf_counter()
+    todo = [k for k in shards if not (outdir / plan.name(k)).exists()]
+    total = sum(len(plan.seeds_of(k)) for k in todo) if progress is not None else 0
+    done = written = 0
+    for k in todo:
+        done += write_shard(g, plan, outdir, k, batch_size)
+        written += 1
+        if progress is not None:
+            progress(done, total)
+    return Summary(written, len(shards) - len(todo), done, time.perf_counter() - start)
+
+
+def write_shard(g: Any, plan: Plan, outdir: Path, shard: int, batch_size: int = 64) -> int:
+    """Write one shard atomically (a temp name beside it, renamed when complete); returns its images."""
+    seeds = plan.seeds_of(shard)
+    target = outdir / plan.name(shard)
+    if plan.format == "png":
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=outdir))
+        try:  # the folder is the unit: its files are written plainly, then synced, then it is renamed
+            for chunk, images in _chunks(g, seeds, batch_size):
+                for s, img in zip(chunk, images):
+                    with open(staging / seed_name(s), "xb") as f:
+                        f.write(encode_image(img))
+            for name in os.listdir(staging):  # durable before the rename makes the shard count as done
+                fd = os.open(staging / name, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.chmod(staging, 0o777 & ~umask())
+            os.replace(staging, target)
+            fsync_dir(outdir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return len(seeds)
+    writer = {"tar": _write_tar, "npy": _write_npy, "parquet": _write_parquet}[plan.format]
+    atomic_write(target, lambda f: writer(f, g, seeds, batch_size))
+    return len(seeds)
+
+
+def _chunks(g: Any, seeds: list[int], batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
+    for i in range(0, len(seeds), batch_size):
+        chunk = seeds[i : i + batch_size]
+        yield chunk, g.generate(seeds=chunk, batch_size=batch_size)
+
+
+def _write_tar(f: Any, g: Any, seeds: list[int], batch_size: int) -> None:
+    with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for chunk, images in _chunks(g, seeds, batch_size):
+            for s, img in zip(chunk, images):
+                data = encode_image(img)
+                info = tarfile.TarInfo(seed_name(s))  # fixed headers: equal runs give equal bytes
+                info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = (
+                    len(data), 0, 0o644, 0, 0, "", ""
+                )  # fmt: skip
+                tar.addfile(info, io.BytesIO(data))
+
+
+def _write_npy(f: Any, g: Any, seeds: list[int], batch_size: int) -> None:
+    images = np.empty((len(seeds), *g.metadata.image_shape), np.uint8)
+    for i, (chunk, batch) in enumerate(_chunks(g, seeds, batch_size)):
+        images[i * batch_size : i * batch_size + len(chunk)] = batch
+    np.save(f, images, allow_pickle=False)
+
+
+def _write_parquet(f: Any, g: Any, seeds: list[int], batch_size: int) -> None:
+    pa, pq = parquet_modules()
+    pngs = [encode_image(img) for _, images in _chunks(g, seeds, batch_size) for img in images]
+    table = pa.table({"seed": pa.array(seeds, pa.int64()), "png": pa.array(pngs, pa.binary())})
+    pq.write_table(table, f, compression="none")  # the PNGs are compressed already
+
+
+def parquet_modules() -> tuple[Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError("--format parquet needs pyarrow: pip install 'dcgan[parquet]'") from None
+    return pa, pq
