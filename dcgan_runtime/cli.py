@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -38,7 +39,11 @@ MAX_BATCH_SIZES = 4096  # the largest --batch-sizes / --batch-size value (dcgan_
 EXAMPLES = {
     "generate": """examples:
   dcgan generate generator.onnx --seeds 0-63 --grid 8x8 --out grid.png
-  dcgan generate generator.onnx --seeds 0-9,42 --outdir imgs/          # imgs/seed0042.png, ...""",
+  dcgan generate generator.onnx --seeds 0-9,42 --outdir imgs/          # imgs/00000/seed0042.png, ...
+  dcgan generate generator.onnx --seeds 0-999999 --outdir data/ --format tar   # WebDataset shards, streamed
+  dcgan generate generator.onnx --seeds 0-999999 --outdir data/ --format tar --shard 1/4   # a quarter of it
+  dcgan generate generator.onnx --seeds 0-999999 --outdir data/ --format parquet --engine ray --workers 4
+(--outdir writes shards atomically and resumes: rerun the same command after a crash)""",
     "interpolate": """examples:
   dcgan interpolate generator.onnx --seeds 3,7 --steps 16 --out walk.gif
   dcgan interpolate generator.onnx --seeds 1,2,3,4 --steps 24 --out loop.gif   # a loop through all four
@@ -149,7 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("generate", "Generate one image per seed, as a grid and/or as separate files.")
     c.add_argument("--seeds", default="0-15", help="seeds, e.g. 0-63 or 1,5,9 (default 0-15)")
     c.add_argument("--grid", help="COLSxROWS for --out, e.g. 8x8 (default: as square as fits)")
-    c.add_argument("--outdir", help="also write each image as seedNNNN.png here")
+    c.add_argument("--outdir", help="also write every image here, in shards (any number of seeds; resumable)")
+    c.add_argument(
+        "--format",
+        choices=("png", "tar", "npy", "parquet"),
+        default="png",
+        help="for --outdir: png (NNNNN/seedSSSS.png), tar (WebDataset shards), npy (uint8 NHWC), parquet "
+        "(seed, png); default png",
+    )
+    c.add_argument("--shard-size", type=int, default=1000, help="seeds per shard, 1-100000 (default 1000)")
+    c.add_argument("--shard", metavar="I/N", help="write only share I of N of the shards (1 <= I <= N)")
+    c.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or ray (Ray Data)")
+    c.add_argument("--address", help="with --engine ray: the cluster to join (default: start a local one)")
+    c.add_argument("--workers", type=int, default=2, help="with --engine ray: actors, one model load each (default 2)")
     c.add_argument("--batch-size", type=int, default=64, help="images per inference call (default 64)")
     output(c, required=False)
     c = command("interpolate", "Walk the latent space between seeds: a GIF, or a PNG strip.")
@@ -225,28 +242,81 @@ def _check_out(path: str, force: bool, suffixes: tuple[str, ...]) -> Path:
 
 
 def run_generate(g: Generator, a: argparse.Namespace) -> None:
-    seeds = parse_seeds(a.seeds)
     if not a.out and not a.outdir:
-        raise UsageError("give --out FILE (a grid) and/or --outdir DIR (one file per seed)")
-    if a.grid:
-        cols, rows = _flag(parse.parse_grid, a.grid, "--grid")
-        if cols * rows != len(seeds):
-            raise UsageError(f"--grid {a.grid} holds {cols * rows} images but --seeds gives {len(seeds)}")
-    else:
-        cols = int(np.ceil(np.sqrt(len(seeds))))
-    out = _check_out(a.out, a.force, (".png", ".jpg", ".jpeg", ".webp")) if a.out else None
-    if a.outdir:
-        clash = [s for s in seeds if (Path(a.outdir) / f"seed{s:04d}.png").exists()]
-        if clash and not a.force:
-            raise UsageError(f"{Path(a.outdir) / f'seed{clash[0]:04d}.png'} exists: pass --force to overwrite")
-    images = g.generate(seeds=seeds, batch_size=a.batch_size)
-    if out:
-        save_grid(images, out, nrow=cols, force=a.force)
-        print(f"wrote {out} ({len(seeds)} images, {cols} per row)")
-    if a.outdir:
-        for s, img in zip(seeds, images):
-            save_image(img, Path(a.outdir) / f"seed{s:04d}.png", force=a.force)
-        print(f"wrote {len(seeds)} images to {a.outdir}/seedNNNN.png")
+        raise UsageError("give --out FILE (a grid) and/or --outdir DIR (every image, in shards)")
+    plan = outdir = None
+    if a.outdir:  # checked (and its manifest written) before any image is made, as is --out
+        from dcgan_runtime.scale import shards
+        from dcgan_runtime.scale.seeds import SeedSet
+
+        seeds = _flag(SeedSet.parse, a.seeds, "--seeds")
+        share = _flag(parse.parse_share, a.shard, "--shard") if a.shard else (1, 1)
+        if not 1 <= a.shard_size <= shards.MAX_SHARD:
+            raise UsageError(f"--shard-size must be in 1..{shards.MAX_SHARD}, got {a.shard_size}")
+        plan = shards.Plan(seeds, a.format, a.shard_size, share)
+        if a.engine == "ray" and not 1 <= a.workers <= 1024:
+            raise UsageError(f"--workers must be in 1..1024, got {a.workers}")
+    elif a.shard or a.engine != "local" or a.format != "png":
+        raise UsageError("--format, --shard and --engine are for --outdir")
+    if a.out:
+        grid_seeds = parse_seeds(a.seeds)
+        if a.grid:
+            cols, rows = _flag(parse.parse_grid, a.grid, "--grid")
+            if cols * rows != len(grid_seeds):
+                raise UsageError(f"--grid {a.grid} holds {cols * rows} images but --seeds gives {len(grid_seeds)}")
+        else:
+            cols = int(np.ceil(np.sqrt(len(grid_seeds))))
+        out = _check_out(a.out, a.force, (".png", ".jpg", ".jpeg", ".webp"))
+    if plan is not None:
+        outdir = Path(a.outdir)
+        shards.prepare(outdir, plan, plan.manifest(shards.model_digest(g.path), g.metadata), a.force)
+    if a.out:
+        save_grid(g.generate(seeds=grid_seeds, batch_size=a.batch_size), out, nrow=cols, force=a.force)
+        print(f"wrote {out} ({len(grid_seeds)} images, {cols} per row)")
+    if plan is not None and outdir is not None:
+        bar = Bar() if sys.stderr.isatty() else None
+        if a.engine == "ray":
+            from dcgan_runtime.scale import ray_data
+
+            model = a.model if hub_remote(a.model) else str(g.path.resolve())
+            summary = ray_data.write(
+                model, plan, outdir, address=a.address, workers=a.workers, device=a.device,
+                precision=g.metadata.precision, batch_size=a.batch_size, progress=bar,
+            )  # fmt: skip
+        else:
+            summary = shards.write_shards(g, plan, outdir, plan.mine(), batch_size=a.batch_size, progress=bar)
+        if bar is not None:
+            bar.finish()
+        print(summary.line(outdir, plan))
+
+
+def hub_remote(model: str) -> bool:
+    from dcgan_runtime.hub import is_remote
+
+    return is_remote(model)
+
+
+class Bar:
+    """A progress bar with images/s on a terminal (stderr), rewritten in place."""
+
+    def __init__(self) -> None:
+        self.start, self.shown = time.perf_counter(), False
+
+    def __call__(self, done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - self.start, 1e-9)
+        filled = int(30 * done / total) if total else 30
+        left = f", {(total - done) / rate:.0f} s left" if rate and total > done else ""
+        print(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,} images, {rate:,.0f} images/s{left}   ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
 
 
 def run_interpolate(g: Generator, a: argparse.Namespace) -> None:
