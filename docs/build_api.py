@@ -24,6 +24,9 @@ MODULES = [
     "dcgan_runtime.bench",
     "dcgan_runtime.tune",
     "dcgan_runtime.hub",
+    "dcgan_runtime.scale",
+    "dcgan_runtime.scale.shards",
+    "dcgan_runtime.scale.ray_data",
     "dcgan_runtime.serve",
     "dcgan_runtime.server",
 ]

@@ -27,8 +27,8 @@ def test_generate_grid_and_outdir(onnx_model, tmp_path, capsys):
         == 0
     )
     assert Image.open(out).size == (4 * 34 + 2, 2 * 34 + 2)  # 32 px images, 2 px padding
-    assert sorted(p.name for p in (tmp_path / "imgs").iterdir())[:2] == ["seed0000.png", "seed0001.png"]
-    assert Image.open(tmp_path / "imgs" / "seed0007.png").size == (32, 32)
+    assert sorted(p.name for p in (tmp_path / "imgs" / "00000").iterdir())[:2] == ["seed0000.png", "seed0001.png"]
+    assert Image.open(tmp_path / "imgs" / "00000" / "seed0007.png").size == (32, 32)  # shard 0: seeds 0-999
     assert main(["generate", str(onnx_model), "--seeds", "0-7", "--out", str(out)]) == 2  # exists
     assert "--force" in capsys.readouterr().err
     assert main(["generate", str(onnx_model), "--seeds", "0-7", "--out", str(out), "--force"]) == 0

@@ -1,0 +1,263 @@
+"""Generation at scale: lazy seed sets, streaming shards in four formats, equal bytes for equal runs,
+resume after SIGKILL, --shard halves, bounded memory for 120,000 images, and Ray Data on a local cluster."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from dcgan_runtime import Generator
+from dcgan_runtime.cli import main as dcgan
+from dcgan_runtime.scale import Plan, SeedSet, write
+from dcgan_runtime.scale.shards import MANIFEST, seed_name
+
+ROOT = Path(__file__).resolve().parents[1]
+DCGAN = [sys.executable, "-m", "dcgan_runtime"]
+
+
+@pytest.fixture(scope="module")
+def g(onnx_model):
+    return Generator.load(onnx_model, device="cpu", threads=2)
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_seed_sets_are_lazy_and_slice_across_ranges():
+    s = SeedSet.parse("5-9,100,0-2")
+    assert len(s) == 9 and list(s) == [5, 6, 7, 8, 9, 100, 0, 1, 2] and str(s) == "5-9,100,0-2"
+    assert s.take(3, 8) == [8, 9, 100, 0, 1] and s.take(8, 20) == [2] and s.take(0, 0) == []
+    assert s.at(np.arange(9)).tolist() == list(s)
+    huge = SeedSet.parse("0-4294967295,0-4294967295")  # 8.6 billion seeds, never expanded
+    assert len(huge) == 2**33 and huge.take(2**32 - 1, 2**32 + 1) == [2**32 - 1, 0]
+
+
+def test_iter_generate_streams_what_generate_makes(g):
+    chunks = list(g.iter_generate(range(10), batch_size=4))
+    assert [c for c, _ in chunks] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert np.array_equal(np.concatenate([i for _, i in chunks]), g.generate(seeds=range(10)))
+    first, images = next(g.iter_generate(range(10**12), batch_size=3))  # lazy: one chunk of a trillion
+    assert first == [0, 1, 2] and images.shape == (3, 32, 32, 3)
+
+
+@pytest.mark.parametrize("fmt", ["png", "tar", "npy", "parquet"])
+def test_each_format_holds_the_seeds_images_and_equal_runs_give_equal_bytes(g, tmp_path, fmt):
+    plan = Plan(SeedSet.parse("0-9,40-44"), fmt, shard_size=6)
+    summary = write(g, plan, tmp_path / "a", batch_size=4)
+    assert (summary.written, summary.kept, summary.images) == (3, 0, 15)
+    expected = dict(zip(list(plan.seeds), g.generate(seeds=list(plan.seeds))))
+    found: dict[int, np.ndarray] = {}
+    for k in range(3):
+        target = tmp_path / "a" / plan.name(k)
+        if fmt == "png":
+            for p in sorted(target.iterdir()):
+                found[int(p.stem[4:])] = np.asarray(Image.open(p))
+        elif fmt == "tar":
+            with tarfile.open(target) as tar:
+                for m in tar.getmembers():
+                    assert (m.mtime, m.uid, m.uname, m.mode) == (0, 0, "", 0o644)
+                    found[int(m.name[4:-4])] = np.asarray(Image.open(io.BytesIO(tar.extractfile(m).read())))
+        elif fmt == "npy":
+            images = np.load(target)
+            found.update(zip(plan.seeds_of(k), images))
+        else:
+            table = pq.read_table(target)
+            for s, png in zip(table["seed"].to_pylist(), table["png"].to_pylist()):
+                found[s] = np.asarray(Image.open(io.BytesIO(png)))
+    assert sorted(found) == sorted(expected) and all(np.array_equal(found[s], expected[s]) for s in expected)
+    manifest = json.loads((tmp_path / "a" / MANIFEST).read_text())
+    assert (manifest["format"], manifest["count"], manifest["shards"], manifest["seeds"]) == (fmt, 15, 3, "0-9,40-44")
+    write(g, plan, tmp_path / "b", batch_size=7)  # another batch size: batching never changes an image
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+
+
+def test_rerun_keeps_whole_shards_and_refuses_another_run(g, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert dcgan(["generate", str(g.path), "--seeds", "0-29", "--outdir", str(out), "--shard-size", "10"]) == 0
+    capsys.readouterr()
+    (out / "00001").rename(tmp_path / "moved")  # as if the run died before that shard
+    stamp = (out / "00000" / seed_name(0)).stat().st_mtime_ns
+    assert dcgan(["generate", str(g.path), "--seeds", "0-29", "--outdir", str(out), "--shard-size", "10"]) == 0
+    assert "wrote 10 images in 1 png shard" in capsys.readouterr().out.splitlines()[-1]
+    assert (out / "00000" / seed_name(0)).stat().st_mtime_ns == stamp  # kept, not rewritten
+    assert files(out / "00001") == files(tmp_path / "moved")
+    cases = [
+        (["--format", "tar"], "another format"),
+        (["--seeds", "0-31"], "other seeds"),
+        (["--shard-size", "5"], "other settings: shard_size"),
+    ]
+    for extra, words in cases:
+        args = ["generate", str(g.path), "--seeds", "0-29", "--outdir", str(out), "--shard-size", "10", *extra]
+        assert dcgan(args) == 2
+        err = capsys.readouterr().err
+        assert words in err and "--force" in err and err.count("\n") == 1
+    args = ["generate", str(g.path), "--seeds", "0-29", "--outdir", str(out), "--format", "npy", "--force"]
+    assert dcgan(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "shard-00000.npy"]  # the png run is gone
+
+
+def test_outdir_refusals_are_one_line(g, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    cases = [
+        (["--outdir", str(tmp_path / "mine")], "not a dcgan generate run (notes.txt)"),
+        (["--outdir", str(tmp_path / "x"), "--shard", "3/2"], "--shard needs 1 <= I <= N"),
+        (["--outdir", str(tmp_path / "x"), "--shard", "half"], "--shard must look like I/N"),
+        (["--outdir", str(tmp_path / "x"), "--shard-size", "0"], "--shard-size must be in 1..100000"),
+        (["--out", str(tmp_path / "g.png"), "--format", "tar"], "are for --outdir"),
+        (["--out", str(tmp_path / "g.png"), "--outdir", str(tmp_path / "y"), "--seeds", "0-200000"], "--seeds names"),
+    ]
+    for extra, words in cases:
+        assert dcgan(["generate", str(g.path), "--seeds", "0-3", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    assert not (tmp_path / "y").exists()  # the grid's error came before the folder was touched
+
+
+def test_progress_bar_and_summary_line(g, tmp_path, capsys):
+    from dcgan_runtime.cli import Bar
+
+    bar = Bar()
+    bar(500, 1000)
+    bar.finish()
+    err = capsys.readouterr().err
+    assert "[###############...............] 500/1,000 images" in err and "images/s" in err
+    assert dcgan(["generate", str(g.path), "--seeds", "0-19", "--outdir", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr()
+    assert out.err == "" and out.out.startswith("wrote 20 images in 1 png shard to") and "images/s" in out.out
+
+
+def test_a_sigkilled_run_resumes_to_identical_bytes(onnx_model, tmp_path):
+    args = [
+        "generate",
+        str(onnx_model),
+        "--seeds",
+        "0-5999",
+        "--format",
+        "tar",
+        "--shard-size",
+        "250",
+        "--device",
+        "cpu",
+    ]
+    whole = tmp_path / "whole"
+    subprocess.run([*DCGAN, *args, "--outdir", str(whole)], check=True, capture_output=True, cwd=ROOT, timeout=300)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*DCGAN, *args, "--outdir", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("shard-*.tar"))) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    done = len(list(out.glob("shard-*.tar")))
+    assert 3 <= done < 24, "the run should have been killed part way"
+    r = subprocess.run([*DCGAN, *args, "--outdir", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0 and f"{done} already there" in r.stdout, r.stdout + r.stderr
+    assert files(out) == files(whole)  # no temp file left, every shard byte-identical
+
+
+def test_two_shard_halves_run_side_by_side_make_the_whole(onnx_model, tmp_path):
+    args = [
+        "generate",
+        str(onnx_model),
+        "--seeds",
+        "0-1999",
+        "--format",
+        "png",
+        "--shard-size",
+        "300",
+        "--device",
+        "cpu",
+    ]
+    subprocess.run([*DCGAN, *args, "--outdir", str(tmp_path / "whole")], check=True, capture_output=True, cwd=ROOT)
+    procs = [
+        subprocess.Popen(
+            [*DCGAN, *args, "--outdir", str(tmp_path / "split"), "--shard", f"{i}/2", "--threads", "1"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in (1, 2)
+    ]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0] and "share 1/2" in outs[0] and "share 2/2" in outs[1]
+    assert "4 png shards" in outs[0] and "3 png shards" in outs[1]  # 7 shards: 0, 2, 4, 6 and 1, 3, 5
+    assert files(tmp_path / "split") == files(tmp_path / "whole")
+
+
+@pytest.mark.slow
+def test_120000_images_stream_at_bounded_memory(onnx_model, tmp_path):
+    # measured in a fresh parent, so the peak is this command's alone (RUSAGE_CHILDREN keeps the largest child)
+    probe = "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); " \
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"  # fmt: skip
+    cmd = [*DCGAN, "generate", str(onnx_model), "--seeds", "0-119999", "--outdir", str(tmp_path / "o"), "--format",
+           "npy", "--shard-size", "5000", "--batch-size", "256", "--device", "cpu"]  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr
+    peak_mb = int(r.stdout) / 1024
+    pixels_mb = 120_000 * 32 * 32 * 3 / 2**20  # 352 MB: what holding them all would take, before float copies
+    assert peak_mb < 300 < pixels_mb, f"peak RSS {peak_mb:.0f} MB"
+    shards = sorted((tmp_path / "o").glob("shard-*.npy"))
+    assert len(shards) == 24 and np.load(shards[-1]).shape == (5000, 32, 32, 3)
+    g = Generator.load(onnx_model, device="cpu")
+    assert np.array_equal(np.load(shards[-1], mmap_mode="r")[-3:], g.generate(seeds=[119997, 119998, 119999]))
+
+
+RAY_DATASET = """
+import json, sys
+import numpy as np
+import ray
+from dcgan_runtime import Generator
+from dcgan_runtime.scale import SeedSet
+from dcgan_runtime.scale.ray_data import dataset
+ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+seeds = SeedSet.parse("7-20,3")
+rows = dataset(sys.argv[1], seeds, workers=2, batch_size=4).take_all()
+rows.sort(key=lambda r: list(seeds).index(r["seed"]))  # Ray Data keeps no order unless asked
+want = Generator.load(sys.argv[1], device="cpu").generate(seeds=list(seeds))
+equal = bool(np.array_equal(np.stack([r["image"] for r in rows]), want))
+print(json.dumps({"seeds": [int(r["seed"]) for r in rows], "equal": equal}))
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_ray_engine_on_a_local_cluster_writes_the_same_files(onnx_model, tmp_path):
+    pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    args = [
+        "generate",
+        str(onnx_model),
+        "--seeds",
+        "0-1499",
+        "--format",
+        "tar",
+        "--shard-size",
+        "200",
+        "--device",
+        "cpu",
+    ]
+    subprocess.run([*DCGAN, *args, "--outdir", str(tmp_path / "local")], check=True, capture_output=True, cwd=ROOT)
+    r = subprocess.run([*DCGAN, *args, "--outdir", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "wrote 1,500 images in 8 tar shards" in r.stdout
+    assert files(tmp_path / "ray") == files(tmp_path / "local")
+    r = subprocess.run([sys.executable, "-c", RAY_DATASET, str(onnx_model)], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result == {"seeds": [*range(7, 21), 3], "equal": True}
