@@ -29,6 +29,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ MANIFEST = "manifest.json"
 KIND = "dcgan-images"
 MAX_SHARD = 100_000  # seeds per shard (a 64x64 RGB shard of 100,000 is 1.2 GB of pixels for npy)
 DEFAULT_SHARD = 1000
+ENCODERS = min(4, os.cpu_count() or 1)  # threads encoding PNGs while the model decodes
 Progress = Callable[[int, int], None]  # (images done, images this invocation writes)
 SHARD_NAME = re.compile(r"^(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?$")
 TEMP_NAME = re.compile(r"^\.(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?\..*\.tmp$|^\.(\d{5,})\.tmp-.*$")
@@ -234,10 +236,9 @@ def write_shard(g: Any, plan: Plan, outdir: Path, shard: int, batch_size: int = 
     if plan.format == "png":
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=outdir))
         try:  # the folder is the unit: its files are written plainly, then synced, then it is renamed
-            for chunk, images in _chunks(g, seeds, batch_size):
-                for s, img in zip(chunk, images):
-                    with open(staging / seed_name(s), "xb") as f:
-                        f.write(encode_image(img))
+            for s, png in _encoded(g, seeds, batch_size):
+                with open(staging / seed_name(s), "xb") as f:
+                    f.write(png)
             for name in os.listdir(staging):  # durable before the rename makes the shard count as done
                 fd = os.open(staging / name, os.O_RDONLY)
                 try:
@@ -261,16 +262,32 @@ def _chunks(g: Any, seeds: list[int], batch_size: int) -> Iterator[tuple[list[in
         yield chunk, g.generate(seeds=chunk, batch_size=batch_size)
 
 
+def _encoded(g: Any, seeds: list[int], batch_size: int) -> Iterator[tuple[int, bytes]]:
+    """(seed, PNG bytes) in seed order. The next chunk decodes while this one is encoded, on a few
+    threads (Pillow encodes without the GIL); order, and so every byte, is kept."""
+    starts = range(0, len(seeds), batch_size)
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="dcgan-decode") as decoder,
+        ThreadPoolExecutor(ENCODERS, thread_name_prefix="dcgan-png") as encoders,
+    ):
+        ahead = decoder.submit(g.generate, seeds=seeds[:batch_size], batch_size=batch_size)
+        for i in starts:
+            images = ahead.result()
+            if i + batch_size < len(seeds):
+                ahead = decoder.submit(
+                    g.generate, seeds=seeds[i + batch_size : i + 2 * batch_size], batch_size=batch_size
+                )
+            yield from zip(seeds[i : i + batch_size], encoders.map(encode_image, images))
+
+
 def _write_tar(f: Any, g: Any, seeds: list[int], batch_size: int) -> None:
     with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for chunk, images in _chunks(g, seeds, batch_size):
-            for s, img in zip(chunk, images):
-                data = encode_image(img)
-                info = tarfile.TarInfo(seed_name(s))  # fixed headers: equal runs give equal bytes
-                info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = (
-                    len(data), 0, 0o644, 0, 0, "", ""
-                )  # fmt: skip
-                tar.addfile(info, io.BytesIO(data))
+        for s, data in _encoded(g, seeds, batch_size):
+            info = tarfile.TarInfo(seed_name(s))  # fixed headers: equal runs give equal bytes
+            info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = (
+                len(data), 0, 0o644, 0, 0, "", ""
+            )  # fmt: skip
+            tar.addfile(info, io.BytesIO(data))
 
 
 def _write_npy(f: Any, g: Any, seeds: list[int], batch_size: int) -> None:
@@ -282,7 +299,7 @@ def _write_npy(f: Any, g: Any, seeds: list[int], batch_size: int) -> None:
 
 def _write_parquet(f: Any, g: Any, seeds: list[int], batch_size: int) -> None:
     pa, pq = parquet_modules()
-    pngs = [encode_image(img) for _, images in _chunks(g, seeds, batch_size) for img in images]
+    pngs = [png for _, png in _encoded(g, seeds, batch_size)]
     table = pa.table({"seed": pa.array(seeds, pa.int64()), "png": pa.array(pngs, pa.binary())})
     pq.write_table(table, f, compression="none")  # the PNGs are compressed already
 
