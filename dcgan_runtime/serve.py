@@ -11,11 +11,13 @@ application; `dcgan serve` runs it on uvicorn. Needs the `[serve]` extra (starle
     POST /api/generate  {"latents": [[...], ...], "grid": "4x1"}   a PNG grid of given latents
     GET  /api/interpolate?seeds=3,7&steps=16&method=slerp&format=gif|png
     GET  /api/arithmetic?plus=1,2,3&minus=4,5,6&plus=7,8,9[&noise=0.25]   result + 8 neighbours (PNG)
+    /v2/...                     the Open Inference Protocol (KServe v2 / Triton REST): dcgan_runtime.oip
 
 Every request's work is bounded before anything is allocated; anything a client sends that is wrong
 gets a 4xx with {"error": ...}. Decodes that arrive together run as one `Generator.decode` call
-(dynamic batching, off the event loop); batching never changes an image (the runtime is
-batch-invariant). More than `max_inflight` requests at once get 503 with Retry-After.
+(dynamic batching, off the event loop), the page's and the OIP's alike; batching never changes an
+image (the runtime is batch-invariant). More than `max_inflight` requests at once get 503 with
+Retry-After.
 
 >>> from starlette.applications import Starlette                  # doctest: +SKIP
 >>> from starlette.routing import Mount                            # doctest: +SKIP
@@ -33,8 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from dcgan_runtime import latent, oip
 from dcgan_runtime.explorer import BadRequest, Explorer, Limits, Plan, Query
 from dcgan_runtime.generator import Generator
+from dcgan_runtime.images import to_uint8
 
 try:
     from starlette.applications import Starlette
@@ -65,7 +69,8 @@ class Batcher:
     """Decode requests that arrive together as one `Generator.decode` call, in a worker thread.
 
     A request's latents join a queue; the worker takes what is queued (waiting up to `max_wait_ms`
-    for more while under `max_batch`), decodes it in one call, and hands each request its images.
+    for more while under `max_batch`), decodes it in one call, and hands each request its images:
+    float32 (N, C, H, W), what the model computes (the page's routes make pixels of them).
     """
 
     def __init__(self, g: Generator, limits: Limits) -> None:
@@ -77,7 +82,7 @@ class Batcher:
     async def decode(self, z: np.ndarray) -> np.ndarray:
         if not self.limits.batching:
             self.calls, self.images = self.calls + 1, self.images + len(z)
-            return await run_in_threadpool(self.g.decode, z)
+            return await run_in_threadpool(self.g.decode, z, "float")
         loop = asyncio.get_running_loop()
         if self.task is None or self.task.done() or self.task.get_loop() is not loop:
             self.queue = asyncio.Queue()
@@ -113,7 +118,7 @@ class Batcher:
             if not live:
                 continue
             try:
-                images = await run_in_threadpool(self.g.decode, np.concatenate([z for z, _ in live]))
+                images = await run_in_threadpool(self.g.decode, np.concatenate([z for z, _ in live]), "float")
             except Exception as e:  # a model error: every waiting request gets it
                 for _, f in live:
                     if not f.done():
@@ -201,6 +206,17 @@ async def read_json(request: Request, limits: Limits) -> Any:
     """The body as JSON: application/json, at most body_bytes, arriving within body_seconds, bounded depth."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         raise BadRequest("the body must be JSON (Content-Type: application/json)", 415)
+    raw = await read_body(request, limits)
+    if _depth(raw) > JSON_DEPTH:
+        raise BadRequest(f"the body nests deeper than {JSON_DEPTH} levels")
+    try:
+        return json.loads(raw, parse_int=float)  # NaN and Infinity parse, and are refused as latents
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+
+
+async def read_body(request: Request, limits: Limits) -> bytes:
+    """The raw body: at most body_bytes (refused from Content-Length when it says more), within body_seconds."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limits.body_bytes):
         raise BadRequest(f"the body must be at most {limits.body_bytes:,} bytes", 413)
@@ -215,15 +231,9 @@ async def read_json(request: Request, limits: Limits) -> Any:
         return b"".join(chunks)
 
     try:
-        raw = await asyncio.wait_for(read(), limits.body_seconds)
+        return await asyncio.wait_for(read(), limits.body_seconds)
     except asyncio.TimeoutError:
         raise BadRequest(f"the body did not arrive within {limits.body_seconds:g} s", 408) from None
-    if _depth(raw) > JSON_DEPTH:
-        raise BadRequest(f"the body nests deeper than {JSON_DEPTH} levels")
-    try:
-        return json.loads(raw, parse_int=float)  # NaN and Infinity parse, and are refused as latents
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not valid JSON") from None
 
 
 def _depth(raw: bytes) -> int:
@@ -249,15 +259,23 @@ def _depth(raw: bytes) -> int:
 
 
 def create_app(
-    g: Generator, *, allowed_hosts: Sequence[str] | None = None, limits: Limits | None = None, **limit_overrides: Any
+    g: Generator,
+    *,
+    allowed_hosts: Sequence[str] | None = None,
+    limits: Limits | None = None,
+    model_name: str = "dcgan",
+    **limit_overrides: Any,
 ) -> Guard:
-    """The explorer and its API over one Generator, as an ASGI app to run or mount.
+    """The explorer, its API and the Open Inference Protocol over one Generator, as an ASGI app to run or mount.
 
     `allowed_hosts`: the names the Host header may carry (None: any; `dcgan serve` sets the bound
     address and localhost). `limits`, or keyword overrides of `Limits` fields (max_inflight=8, ...).
+    `model_name`: the model's name under /v2/models/ (default "dcgan").
 
     >>> app = create_app(Generator.load("generator.onnx"), max_batch=64)   # doctest: +SKIP
     """
+    if not isinstance(model_name, str) or not oip.NAME.match(model_name):
+        raise ValueError(f"model name must be letters, digits, '_', '.' or '-' (at most 64), got {model_name!r}")
     limits = limits or Limits()
     if limit_overrides:
         unknown = set(limit_overrides) - set(asdict(limits))
@@ -275,7 +293,7 @@ def create_app(
 
     async def answer(plan: Plan) -> Response:
         images = await batcher.decode(plan.z)
-        ctype, body = await run_in_threadpool(plan.render, images)
+        ctype, body = await run_in_threadpool(lambda: plan.render(to_uint8(images)))
         return Response(body, media_type=ctype)
 
     def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -316,14 +334,71 @@ def create_app(
             dict(exc.headers or {}),
         )
 
-    routes = [Route(path, page(path), methods=["GET"]) for path in STATIC] + [
-        Route("/api/info", json_route(lambda q: explorer.info()), methods=["GET"]),
-        Route("/api/latents", json_route(explorer.latents), methods=["GET"]),
-        Route("/api/directions", json_route(explorer.directions), methods=["GET"]),
-        Route("/api/generate", endpoint(generate), methods=["GET", "POST"]),
-        Route("/api/interpolate", plan_route(explorer.interpolate), methods=["GET"]),
-        Route("/api/arithmetic", plan_route(explorer.arithmetic), methods=["GET"]),
+    meta = g.metadata
+
+    def model(request: Request) -> None:
+        """404 unless the path names this model (and version 1, where it names one)."""
+        name, version = request.path_params["name"], request.path_params.get("version", oip.VERSION)
+        if name != model_name:
+            raise BadRequest(f"unknown model {name[:64]!r}: this server serves {model_name!r}", 404)
+        if version != oip.VERSION:
+            raise BadRequest(f"model {model_name!r} has version {oip.VERSION} only, not {version[:16]!r}", 404)
+
+    async def v2_model(request: Request) -> Response:
+        model(request)
+        return JSONResponse(oip.model_metadata(model_name, meta))
+
+    async def v2_ready(request: Request) -> Response:
+        model(request)
+        return JSONResponse({"name": model_name, "ready": True})
+
+    async def v2_infer(request: Request) -> Response:
+        model(request)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("", "application/json", "application/octet-stream"):
+            raise BadRequest("an inference body is JSON, or JSON then binary tensors (application/octet-stream)", 415)
+        body = await read_body(request, limits)
+        try:
+            req = oip.parse_request(
+                body, request.headers.get(oip.HEADER), meta.latent_dim, limits.images, meta.input_name, meta.output_name
+            )
+        except oip.OIPError as e:
+            raise BadRequest(str(e)) from None
+        z = req.z if req.z is not None else latent.latents_from_seeds(req.seeds or [], meta.latent_dim)
+        images = await batcher.decode(z)
+        content, headers = await run_in_threadpool(oip.response, model_name, req, images, meta.output_name)
+        kind = "application/octet-stream" if req.binary_output else "application/json"
+        return Response(content, media_type=kind, headers=headers)
+
+    def fixed(body: dict[str, Any]) -> Callable[[Request], Awaitable[Response]]:
+        async def reply(request: Request) -> Response:
+            return JSONResponse(body)
+
+        return reply
+
+    v2 = [
+        Route("/v2", fixed(oip.server_metadata()), methods=["GET"]),
+        Route("/v2/health/live", fixed({"live": True}), methods=["GET"]),
+        Route("/v2/health/ready", fixed({"ready": True}), methods=["GET"]),
     ]
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        v2 += [
+            Route(prefix, endpoint(v2_model), methods=["GET"]),
+            Route(prefix + "/ready", endpoint(v2_ready), methods=["GET"]),
+            Route(prefix + "/infer", endpoint(v2_infer), methods=["POST"]),
+        ]
+    routes = (
+        v2
+        + [Route(path, page(path), methods=["GET"]) for path in STATIC]
+        + [
+            Route("/api/info", json_route(lambda q: explorer.info()), methods=["GET"]),
+            Route("/api/latents", json_route(explorer.latents), methods=["GET"]),
+            Route("/api/directions", json_route(explorer.directions), methods=["GET"]),
+            Route("/api/generate", endpoint(generate), methods=["GET", "POST"]),
+            Route("/api/interpolate", plan_route(explorer.interpolate), methods=["GET"]),
+            Route("/api/arithmetic", plan_route(explorer.arithmetic), methods=["GET"]),
+        ]
+    )
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     return Guard(app, allowed_hosts, limits, batcher)
 

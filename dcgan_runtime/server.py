@@ -147,10 +147,11 @@ def make_server(
     port: int = 8000,
     quiet: bool = False,
     allow_hosts: Sequence[str] = (),
+    model_name: str = "dcgan",
     **limits: Any,
 ) -> Server:
     """A bound (not yet serving) server; port 0 picks a free port (`server.server_address[1]`)."""
-    app = create_app(g, allowed_hosts=allowed_hosts(host, allow_hosts), **limits)
+    app = create_app(g, allowed_hosts=allowed_hosts(host, allow_hosts), model_name=model_name, **limits)
     return Server(app, host, port, app.limits, quiet)
 
 
@@ -162,6 +163,7 @@ def serve(
     workers: int = 1,
     allow_hosts: Sequence[str] = (),
     quiet: bool = False,
+    model_name: str = "dcgan",
     **limits: Any,
 ) -> None:
     """`dcgan serve`: run until Ctrl-C. With `workers` > 1, each worker process loads its own Generator
@@ -184,7 +186,7 @@ def serve(
         "s" * (workers > 1),
     )
     if workers == 1:
-        app = create_app(g, allowed_hosts=hosts, **limits)
+        app = create_app(g, allowed_hosts=hosts, model_name=model_name, **limits)
         uvicorn.run(app, host=host, port=port, **uvicorn_options(app.limits, quiet))
         return
     settings = {
@@ -193,6 +195,7 @@ def serve(
         "device": "cuda" if g.providers[0] == "CUDAExecutionProvider" else "cpu",
         "threads": max(1, available_cpus() // workers),
         "allowed_hosts": hosts,
+        "model_name": model_name,
         "limits": limits,
     }
     os.environ[ENVIRONMENT] = json.dumps(settings)
@@ -212,4 +215,4 @@ def app_from_environment() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = Generator.load(s["model"], device=s["device"], threads=s["threads"], precision=s["precision"])
-    return create_app(g, allowed_hosts=s["allowed_hosts"], **s["limits"])
+    return create_app(g, allowed_hosts=s["allowed_hosts"], model_name=s["model_name"], **s["limits"])
