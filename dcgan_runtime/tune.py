@@ -341,6 +341,17 @@ def load_cached(key: dict[str, Any]) -> Plan | None:
     return None
 
 
+def load_measurements(key: dict[str, Any]) -> dict[str, dict[int, float]] | None:
+    """The images/s per strategy and batch size that `dcgan tune` cached for `key`, or None."""
+    if load_cached(key) is None:  # the same checks: our format, this key, a plan for these threads
+        return None
+    try:
+        rates = json.loads(cache_file(key).read_text())["measured_images_per_s"]
+        return {str(k): {int(n): float(r) for n, r in v.items()} for k, v in rates.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+
+
 def save(key: dict[str, Any], plan: Plan, table: Table) -> Path:
     """Write the plan and the measurements behind it (atomically) to the cache; returns the file."""
     data = {
