@@ -57,6 +57,10 @@ EXAMPLES = {
   dcgan info generator.onnx --device cuda --json
   dcgan info hf://acme/faces@v1 --precision int8          # a model on the Hugging Face Hub
   dcgan info https://example.org/generator.onnx#sha256=9f2c...   # a pinned URL, downloaded once""",
+    "triton": """examples:
+  dcgan triton runs/faces/export --out models/               # models/dcgan/config.pbtxt, 1/model.onnx
+  dcgan triton runs/faces/export --out models/ --kind gpu --model-name faces
+  tritonserver --model-repository models/                    # then any OIP client: docs/serving.md""",
     "push": """examples:
   dcgan push runs/faces/export acme/faces                  # then: dcgan generate hf://acme/faces ...
   dcgan push runs/faces/export acme/faces --private --revision v1
@@ -66,7 +70,10 @@ EXAMPLES = {
   dcgan serve generator.onnx                     # then open http://127.0.0.1:8000/
   dcgan serve generator.onnx --allow-host dcgan.lan --port 8080   # also answer to that name
   dcgan serve generator.onnx --host 0.0.0.0 --workers 4   # other machines can reach it: mind who can
-(needs the [serve] extra: pip install 'dcgan[serve]')""",
+  dcgan serve generator.onnx --engine ray --replicas 2    # Ray Serve replicas (a local Ray, or --address)
+  dcgan serve generator.onnx --engine ray --autoscaling '{"min_replicas": 1, "max_replicas": 4}'
+(needs the [serve] extra: pip install 'dcgan[serve]'; --engine ray also [ray]. The Open Inference
+ Protocol answers under /v2: a Triton/KServe client works against it, docs/serving.md)""",
     "site": """examples:
   dcgan site runs/demo/export --out site/              # then publish site/ on any static host
   dcgan site runs/demo/export --precision int8 --out site-int8/ --ort-web node_modules/onnxruntime-web
@@ -202,11 +209,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a decode waits to be batched with others (default 0: what queued while the model was busy)",
     )
     c.add_argument("--no-batching", action="store_true", help="decode each request on its own")
+    c.add_argument(
+        "--model-name", default="dcgan", help="the model's name in the /v2 inference protocol (default dcgan)"
+    )
+    c.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="local (uvicorn, default) or ray (Serve)"
+    )
+    c.add_argument("--replicas", type=int, default=2, help="with --engine ray: Serve replicas, 1-64 (default 2)")
+    c.add_argument("--autoscaling", metavar="JSON", help="with --engine ray: Serve's autoscaling_config, as JSON")
+    c.add_argument("--address", help="with --engine ray: the Ray cluster to join (default: start a local one)")
     c = command("site", "Write a static site that runs the model in the visitor's browser (onnxruntime-web).")
     c.add_argument("--out", required=True, help="folder for the site")
     c.add_argument("--ort-web", metavar="PATH", help="onnxruntime-web's package folder, dist/ folder or .tgz")
     c.add_argument("--no-webgpu", action="store_true", help="leave out the WebGPU build (28 MB): WebAssembly only")
     c.add_argument("--force", action="store_true", help="replace the site an --out folder holds")
+    c = command("triton", "Write a Triton/KServe model repository for the model (config.pbtxt, model.onnx).")
+    c.add_argument("--out", required=True, help="the model repository folder (other models in it are left alone)")
+    c.add_argument("--kind", choices=("cpu", "gpu"), default="cpu", help="instance_group kind (default cpu)")
+    c.add_argument("--model-name", default="dcgan", help="the model's folder and name (default dcgan)")
+    c.add_argument("--max-batch-size", type=int, default=256, help="Triton's max_batch_size, 1-4096 (default 256)")
+    c.add_argument("--instances", type=int, default=1, help="model instances, 1-64 (default 1)")
+    c.add_argument("--force", action="store_true", help="replace that model's folder in the repository")
     c = command("tune", "Measure how this CPU runs each batch size fastest, and cache the plan for later loads.")
     c.add_argument("--seconds", type=float, default=1.5, help="measuring time per batch size, 0.05-60 (default 1.5)")
     c = command(
@@ -443,6 +466,8 @@ def run_bench(load: Callable[[str | None], Generator], a: argparse.Namespace) ->
 
 def check_serve(a: argparse.Namespace) -> None:
     """`dcgan serve`'s arguments and extra, checked before the model is loaded."""
+    from dcgan_runtime import oip
+
     try:
         import dcgan_runtime.server  # noqa: F401
     except ImportError as e:
@@ -453,10 +478,27 @@ def check_serve(a: argparse.Namespace) -> None:
         (1 <= a.max_inflight <= 10_000, f"--max-inflight must be in 1..10000, got {a.max_inflight}"),
         (1 <= a.max_batch <= MAX_BATCH_SIZES, f"--max-batch must be in 1..{MAX_BATCH_SIZES}, got {a.max_batch}"),
         (0 <= a.max_wait_ms <= 1000, f"--max-wait-ms must be in 0..1000, got {a.max_wait_ms}"),
+        (
+            bool(oip.NAME.match(a.model_name)),
+            f"--model-name takes letters, digits, _ . - (64 at most), got {a.model_name!r}",
+        ),
+        (1 <= a.replicas <= 64, f"--replicas must be in 1..64, got {a.replicas}"),
+        (
+            a.engine == "ray" or (a.autoscaling is None and a.address is None),
+            "--autoscaling and --address need --engine ray",
+        ),
+        (a.engine == "local" or a.workers == 1, "--workers is for --engine local; Ray Serve scales by --replicas"),
     ]
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
+    if a.autoscaling is not None:
+        try:
+            a.autoscaling = json.loads(a.autoscaling)
+        except ValueError:
+            raise UsageError(f"--autoscaling must be a JSON object, got {a.autoscaling[:60]!r}") from None
+        if not isinstance(a.autoscaling, dict):
+            raise UsageError('--autoscaling must be a JSON object, e.g. \'{"min_replicas": 1, "max_replicas": 4}\'')
 
 
 def run_site(g: Generator, a: argparse.Namespace) -> None:
@@ -495,8 +537,45 @@ def _cpus() -> int:
     return available_cpus()
 
 
+def run_triton(g: Generator, a: argparse.Namespace) -> None:
+    from dcgan_runtime.triton import write_repository
+
+    target = write_repository(
+        g, a.out, name=a.model_name, kind=a.kind, max_batch_size=a.max_batch_size, instances=a.instances, force=a.force
+    )
+    print(
+        f"wrote {target}/ (config.pbtxt, 1/model.onnx, metadata.json); serve: tritonserver --model-repository {a.out}"
+    )
+
+
 def run_serve(g: Generator, a: argparse.Namespace) -> None:
-    from dcgan_runtime.server import serve
+    from dcgan_runtime.server import allowed_hosts, serve
+
+    if a.engine == "ray":
+        from dcgan_runtime import ray_serve
+        from dcgan_runtime.generator import available_cpus
+
+        g.close()
+        ray_serve.run(
+            a.model if hub_remote(a.model) else str(g.path.resolve()),
+            a.host,
+            a.port,
+            replicas=a.replicas,
+            autoscaling=a.autoscaling,
+            address=a.address,
+            device=a.device,
+            threads=a.threads or max(1, available_cpus() // a.replicas),
+            precision=g.metadata.precision,
+            model_name=a.model_name,
+            allowed_hosts=allowed_hosts(a.host, a.allow_host),
+            limits={
+                "max_inflight": a.max_inflight,
+                "max_batch": a.max_batch,
+                "max_wait_ms": a.max_wait_ms,
+                "batching": not a.no_batching,
+            },  # fmt: skip
+        )
+        return
 
     serve(
         g,
@@ -509,6 +588,7 @@ def run_serve(g: Generator, a: argparse.Namespace) -> None:
         max_batch=a.max_batch,
         max_wait_ms=a.max_wait_ms,
         batching=not a.no_batching,
+        model_name=a.model_name,
     )
 
 
@@ -578,6 +658,7 @@ def run(args: argparse.Namespace) -> int:
             "tune": run_tune,
             "serve": run_serve,
             "site": run_site,
+            "triton": run_triton,
         }[args.command](g, args)
     except (UsageError, ValueError) as e:
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
