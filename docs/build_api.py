@@ -29,6 +29,9 @@ MODULES = [
     "dcgan_runtime.scale.ray_data",
     "dcgan_runtime.serve",
     "dcgan_runtime.server",
+    "dcgan_runtime.oip",
+    "dcgan_runtime.triton",
+    "dcgan_runtime.ray_serve",
 ]
 
 
