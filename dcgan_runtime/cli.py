@@ -291,8 +291,10 @@ def run_generate(g: Generator, a: argparse.Namespace) -> None:
             cols = int(np.ceil(np.sqrt(len(grid_seeds))))
         out = _check_out(a.out, a.force, (".png", ".jpg", ".jpeg", ".webp"))
     if plan is not None:
+        from dcgan_runtime.files import sha256_file
+
         outdir = Path(a.outdir)
-        shards.prepare(outdir, plan, plan.manifest(shards.model_digest(g.path), g.metadata), a.force)
+        shards.prepare(outdir, plan, plan.manifest(sha256_file(g.path), g.metadata), a.force)
     if a.out:
         save_grid(g.generate(seeds=grid_seeds, batch_size=a.batch_size), out, nrow=cols, force=a.force)
         print(f"wrote {out} ({len(grid_seeds)} images, {cols} per row)")
@@ -551,6 +553,8 @@ def run_triton(g: Generator, a: argparse.Namespace) -> None:
 def run_serve(g: Generator, a: argparse.Namespace) -> None:
     from dcgan_runtime.server import allowed_hosts, serve
 
+    limits = {"max_inflight": a.max_inflight, "max_batch": a.max_batch, "max_wait_ms": a.max_wait_ms}
+    limits["batching"] = not a.no_batching
     if a.engine == "ray":
         from dcgan_runtime import ray_serve
         from dcgan_runtime.generator import available_cpus
@@ -568,28 +572,12 @@ def run_serve(g: Generator, a: argparse.Namespace) -> None:
             precision=g.metadata.precision,
             model_name=a.model_name,
             allowed_hosts=allowed_hosts(a.host, a.allow_host),
-            limits={
-                "max_inflight": a.max_inflight,
-                "max_batch": a.max_batch,
-                "max_wait_ms": a.max_wait_ms,
-                "batching": not a.no_batching,
-            },  # fmt: skip
+            limits=limits,
         )
         return
 
-    serve(
-        g,
-        a.host,
-        a.port,
-        workers=a.workers,
-        allow_hosts=a.allow_host,
-        quiet=a.quiet,
-        max_inflight=a.max_inflight,
-        max_batch=a.max_batch,
-        max_wait_ms=a.max_wait_ms,
-        batching=not a.no_batching,
-        model_name=a.model_name,
-    )
+    serve(g, a.host, a.port, workers=a.workers, allow_hosts=a.allow_host, quiet=a.quiet, model_name=a.model_name,
+          **limits)  # fmt: skip
 
 
 class _Format(logging.Formatter):

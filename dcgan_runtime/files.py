@@ -15,6 +15,7 @@ b'hello'
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import tempfile
@@ -23,6 +24,15 @@ from pathlib import Path
 from typing import IO
 
 Content = bytes | Callable[[IO[bytes]], object]
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The file's sha256, read a megabyte at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def cache_dir() -> Path:

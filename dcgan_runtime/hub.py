@@ -300,7 +300,7 @@ def fetch_url(
     _check_scheme(base, allow_http)
     target = url_cache_path(url)
     if target.is_file():
-        if pin is None or _sha256(target) == pin:
+        if pin is None or files.sha256_file(target) == pin:
             log.info("%s: cached at %s", base, target)
             return target
         log.warning("the cached copy of %s does not match its pin: fetching it again", base)
@@ -342,11 +342,3 @@ def fetch_url(
         Path(tmp).unlink(missing_ok=True)
     log.info("%s: downloaded to %s", base, target)
     return target
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

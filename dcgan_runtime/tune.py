@@ -308,7 +308,7 @@ def machine_key() -> dict[str, str]:
 
 
 def cache_key(model: Path, threads: int, onnxruntime_version: str) -> dict[str, Any]:
-    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    digest = files.sha256_file(model)
     return {"model_sha256": digest, "onnxruntime": onnxruntime_version, "threads": threads, **machine_key()}
 
 

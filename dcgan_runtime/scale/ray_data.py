@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from dcgan_runtime.scale.seeds import SeedSet
-from dcgan_runtime.scale.shards import Plan, Summary, write_shard
+from dcgan_runtime.scale.shards import Plan, Summary, remove_leftovers, write_shard
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -142,7 +142,8 @@ def write(
             done += int(row["images"])
             if progress is not None:
                 progress(done, total)
-    log.info("ray: %d shards, %d images", len(todo), done)
+    lost = remove_leftovers(outdir, plan)  # what a worker killed mid-shard left; Ray rewrote that shard elsewhere
+    log.info("ray: %d shards, %d images%s", len(todo), done, f"; removed {lost} leftovers of lost workers" * bool(lost))
     return Summary(len(todo), len(mine) - len(todo), done, time.perf_counter() - start)
 
 

@@ -19,7 +19,6 @@ only shard k with k % n == i - 1, so n invocations (`--shard I/N`) into one DIR 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -37,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from dcgan_runtime import __version__
-from dcgan_runtime.files import atomic_write, fsync_dir, umask
+from dcgan_runtime.files import atomic_write, fsync_dir, sha256_file, umask
 from dcgan_runtime.images import encode_image
 from dcgan_runtime.scale.seeds import SeedSet
 
@@ -133,14 +132,6 @@ class Summary:
         )
 
 
-def model_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def prepare(outdir: Path, plan: Plan, manifest: dict[str, Any], force: bool) -> None:
     """Make `outdir` this run's folder: new, or the same run (resumed), or (with `force`) another run's,
     cleared. Anything else is refused (ValueError) before an image is made."""
@@ -171,12 +162,25 @@ def prepare(outdir: Path, plan: Plan, manifest: dict[str, Any], force: bool) -> 
                 if name == MANIFEST or SHARD_NAME.match(name) or TEMP_NAME.match(name):
                     target = outdir / name
                     shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
-    for name in held:  # what an interrupted invocation of this share left half-written
-        m = TEMP_NAME.match(name)
-        if (m and int(m.group(1) or m.group(2)) % plan.share[1] == plan.share[0] - 1) or MANIFEST_TEMP.match(name):
-            target = outdir / name
-            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    remove_leftovers(outdir, plan)
     atomic_write(path, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+
+
+def remove_leftovers(outdir: Path, plan: Plan) -> int:
+    """Delete what a killed writer of this share left half-written (temp files and folders); never another
+    share's, which may be running now. Returns how many were removed."""
+    removed = 0
+    for entry in os.scandir(outdir) if outdir.is_dir() else ():
+        m = TEMP_NAME.match(entry.name)
+        if (m and int(m.group(1) or m.group(2)) % plan.share[1] == plan.share[0] - 1) or MANIFEST_TEMP.match(
+            entry.name
+        ):
+            target = outdir / entry.name
+            shutil.rmtree(target, ignore_errors=True) if entry.is_dir(follow_symlinks=False) else target.unlink(
+                missing_ok=True
+            )
+            removed += 1
+    return removed
 
 
 def _difference(old: Any, new: dict[str, Any]) -> str:
@@ -203,7 +207,7 @@ def write(
     Summary(written=100, kept=0, images=100000, seconds=...)
     """
     outdir = Path(outdir)
-    prepare(outdir, plan, plan.manifest(model_digest(g.path), g.metadata), force)
+    prepare(outdir, plan, plan.manifest(sha256_file(g.path), g.metadata), force)
     return write_shards(g, plan, outdir, plan.mine(), batch_size=batch_size, progress=progress)
 
 
