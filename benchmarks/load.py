@@ -3,6 +3,7 @@
     python -m benchmarks.load MODEL                          # batching on and off, 1/8/32/128 clients
     python -m benchmarks.load MODEL --seconds 3 --clients 1,8
     python -m benchmarks.load MODEL --server-cmd "python -m dcgan_runtime serve {model} --port {port}" --label old
+    python -m benchmarks.load MODEL --scale          # one process, --workers 2, Ray Serve with 2 replicas
 
 Each configuration starts its own server process on a free loopback port; the clients are threads in
 this process, each asking for 16-image grids (`/api/generate?seeds=A-B&grid=4x4`, a fresh range per
@@ -118,11 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=16, help="images per request (default 16, a 4x4 grid)")
     p.add_argument("--server-cmd", help="a server command instead of dcgan serve on and off ({model} {port} {python})")
     p.add_argument("--label", default="custom", help="the --server-cmd row's label")
+    p.add_argument("--scale", action="store_true", help="one process, --workers 2 and Ray Serve with 2 replicas")
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args(argv)
     clients = [int(c) for c in a.clients.split(",")]
     serve = "{python} -m dcgan_runtime serve {model} --port {port} --quiet --max-inflight 512"
     configs = {"batching on": serve, "batching off": serve + " --no-batching"}
+    if a.scale:
+        configs = {
+            "one process": serve,
+            "--workers 2": serve + " --workers 2",
+            "Ray Serve, 2 replicas": serve + " --engine ray --replicas 2",
+        }
     if a.server_cmd:
         configs = {a.label: a.server_cmd}
     results = {

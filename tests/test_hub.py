@@ -387,4 +387,22 @@ def test_push_refuses_an_incomplete_or_failed_export(exported, tmp_path, fake_ap
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "dcgan push: error:" in err
     assert dcgan(["push", str(exported), "not a repo"]) == 2
+    foreign = tmp_path / "no_metadata"
+    shutil.copytree(exported, foreign)
+    import onnx
+
+    model = onnx.load(str(foreign / "generator.onnx"))
+    del model.metadata_props[:]  # an ONNX file without the dcgan metadata
+    onnx.save(model, str(foreign / "generator.onnx"))
+    assert dcgan(["push", str(foreign), "acme/faces"]) == 1
+    assert "has no 'dcgan' metadata" in capsys.readouterr().err
     assert [name for name, _ in fake_api] == []  # nothing was uploaded
+
+
+def test_download_progress_on_a_terminal(capsys):
+    from dcgan_runtime.cli import _progress
+
+    _progress(7_000_000, 14_000_000)
+    _progress(14_000_000, 14_000_000)
+    err = capsys.readouterr().err
+    assert "\rdownloading  50% 7.0 of 14.0 MB" in err and err.endswith("100% 14.0 of 14.0 MB\n")

@@ -146,6 +146,9 @@ def test_raw_protocol_edges(server):
         status, body = post(raw, headers)
         assert status == 400 and words in body["error"], (words, body)
     conn = http.client.HTTPConnection(*server.split(":"), timeout=30)
+    conn.request("POST", "/v2/models/faces/infer", json.dumps(good), {"Host": "rebind.example"})
+    r = conn.getresponse()
+    assert r.status == 403 and "not one this server answers to" in json.loads(r.read())["error"]  # the same guard
     conn.request("GET", "/v2/models/faces/versions/2")
     r = conn.getresponse()
     assert r.status == 404 and "version 1 only" in json.loads(r.read())["error"]
@@ -304,3 +307,20 @@ def test_ray_serve_replicas_answer_both_apis_with_the_same_pixels(onnx_model, g,
     time.sleep(1)
     left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert left == [], f"processes of the server's session still running: {left}"
+
+
+def test_the_documented_client_script_gets_what_dcgan_generate_draws(server, onnx_model, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dcgan_runtime.cli import main as dcgan
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "oip.png"
+    script = root / "docs" / "examples" / "oip_client.py"
+    r = subprocess.run([sys.executable, str(script), server, "--model", "faces", "--seeds", "0-69", "--out", str(out)],
+                       capture_output=True, text=True, cwd=root, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert dcgan(["generate", str(onnx_model), "--seeds", "0-69", "--out", str(tmp_path / "local.png")]) == 0
+    assert out.read_bytes() == (tmp_path / "local.png").read_bytes()  # 70 seeds: two requests, one grid

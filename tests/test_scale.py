@@ -261,3 +261,36 @@ def test_ray_engine_on_a_local_cluster_writes_the_same_files(onnx_model, tmp_pat
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result == {"seeds": [*range(7, 21), 3], "equal": True}
+
+
+@pytest.mark.slow
+def test_ray_rewrites_the_shard_of_a_worker_killed_mid_run(onnx_model, tmp_path):
+    pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    args = [
+        "generate",
+        str(onnx_model),
+        "--seeds",
+        "0-7999",
+        "--format",
+        "tar",
+        "--shard-size",
+        "200",
+        "--device",
+        "cpu",
+    ]
+    subprocess.run([*DCGAN, *args, "--outdir", str(tmp_path / "local")], check=True, capture_output=True, cwd=ROOT)
+    out = tmp_path / "ray"
+    proc = subprocess.Popen([*DCGAN, *args, "--outdir", str(out), "--engine", "ray", "--workers", "2"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    deadline, killed = time.monotonic() + 240, None
+    while killed is None and proc.poll() is None and time.monotonic() < deadline:
+        if len(list(out.glob("shard-*.tar"))) >= 2:  # the workers are writing: kill one of them mid-shard
+            pids = subprocess.run(["pgrep", "-f", "ShardWriter"], capture_output=True, text=True).stdout.split()
+            if pids:
+                killed = int(pids[0])
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.01)
+    stdout, _ = proc.communicate(timeout=300)
+    assert killed is not None, "no Ray worker was seen running"
+    assert proc.returncode == 0 and "wrote 8,000 images in 40 tar shards" in stdout, stdout
+    assert files(out) == files(tmp_path / "local")  # the lost shard rewritten, nothing half-written left

@@ -153,7 +153,9 @@ def test_generator_pickles_by_reloading_with_its_options(exported, g):
 
 
 def test_a_pickled_generator_runs_in_another_process(g):
-    code = "import pickle, sys; g = pickle.load(sys.stdin.buffer); sys.stdout.buffer.write(g.generate(seeds=[3, 4]).tobytes())"
+    code = (
+        "import pickle, sys; g = pickle.load(sys.stdin.buffer); sys.stdout.buffer.write(g.generate(seeds=[3, 4]).data)"
+    )
     out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(g), capture_output=True, check=True, cwd=ROOT)
     assert out.stdout == g.generate(seeds=[3, 4]).tobytes()
 
@@ -220,7 +222,10 @@ def test_wheel_declares_license_classifiers_and_builds_without_deprecations(tmp_
 
 
 def test_without_onnxruntime_the_cli_says_what_to_install_in_one_line(onnx_model):
-    code = "import sys; sys.modules['onnxruntime'] = None\nfrom dcgan_runtime.cli import main\nsys.exit(main(sys.argv[1:]))"
+    code = (
+        "import sys; sys.modules['onnxruntime'] = None\n"
+        "from dcgan_runtime.cli import main\nsys.exit(main(sys.argv[1:]))"
+    )
     out = subprocess.run([sys.executable, "-c", code, "info", str(onnx_model)], capture_output=True, text=True)
     assert out.returncode == 1 and out.stdout == ""
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
