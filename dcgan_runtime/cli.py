@@ -154,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         c.add_argument("-q", "--quiet", action="store_true", help="log errors only (the command's own output stays)")
 
-    def output(c: argparse.ArgumentParser, required: bool = True) -> None:
-        c.add_argument("--out", required=required, help="output file")
+    def output(c: argparse.ArgumentParser) -> None:
+        c.add_argument("--out", required=True, help="output file")
         c.add_argument("--force", action="store_true", help="overwrite existing output files")
 
     c = command("generate", "Generate one image per seed, as a grid and/or as separate files.")
@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--address", help="with --engine ray: the cluster to join (default: start a local one)")
     c.add_argument("--workers", type=int, default=2, help="with --engine ray: actors, one model load each (default 2)")
     c.add_argument("--batch-size", type=int, default=64, help="images per inference call (default 64)")
-    output(c, required=False)
+    c.add_argument("--out", help="a grid of the images (at most 100,000 seeds)")
+    c.add_argument("--force", action="store_true", help="overwrite --out; replace another run in --outdir")
     c = command("interpolate", "Walk the latent space between seeds: a GIF, or a PNG strip.")
     c.add_argument("--seeds", required=True, help="two seeds (a walk) or more (a closed loop through them)")
     c.add_argument("--steps", type=int, default=16, help="frames per leg, endpoints included (default 16)")
