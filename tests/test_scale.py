@@ -126,6 +126,28 @@ def test_outdir_refusals_are_one_line(g, tmp_path, capsys):
         assert words in err and err.count("\n") == 1, err
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     assert not (tmp_path / "y").exists()  # the grid's error came before the folder was touched
+    every = ["generate", str(g.path), "--seeds", "0-4294967295", "--outdir", str(tmp_path / "all"), "--shard-size", "1"]
+    assert dcgan(every) == 2  # 4.3 billion shards: refused at once, before any file
+    assert "use --shard-size 4295 or more" in capsys.readouterr().err and not (tmp_path / "all").exists()
+
+
+def test_parquet_without_pyarrow_is_refused_before_anything_is_written(g, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    assert (
+        dcgan(["generate", str(g.path), "--seeds", "0-3", "--outdir", str(tmp_path / "p"), "--format", "parquet"]) == 2
+    )
+    assert "pip install 'dcgan[parquet]'" in capsys.readouterr().err and not (tmp_path / "p").exists()
+
+
+def test_shares_count_their_images_without_listing_them():
+    seeds = SeedSet.parse("0-2499")
+    first, second = (Plan(seeds, "npy", 1000, share=(i, 2)) for i in (1, 2))
+    assert first.images_of(first.mine()) == 1500 and second.images_of(second.mine()) == 1000  # shards 0, 2 | 1
+    every = SeedSet.parse("0-4294967295")
+    assert Plan(every, "tar", 4295).shards <= 1_000_000  # the size the refusal names fits
+    with pytest.raises(ValueError, match="more than 1,000,000 a run may have"):
+        Plan(every, "tar", 4294)
 
 
 def test_progress_bar_and_summary_line(g, tmp_path, capsys):

@@ -44,6 +44,7 @@ FORMATS = ("png", "tar", "npy", "parquet")
 MANIFEST = "manifest.json"
 KIND = "dcgan-images"
 MAX_SHARD = 100_000  # seeds per shard (a 64x64 RGB shard of 100,000 is 1.2 GB of pixels for npy)
+MAX_SHARDS = 1_000_000  # shards per run: every 2**32 seeds fit with a shard size of 4,295
 DEFAULT_SHARD = 1000
 ENCODERS = min(4, os.cpu_count() or 1)  # threads encoding PNGs while the model decodes
 Progress = Callable[[int, int], None]  # (images done, images this invocation writes)
@@ -74,6 +75,14 @@ class Plan:
         i, n = self.share
         if not (1 <= n <= 1_000_000 and 1 <= i <= n):
             raise ValueError(f"a share is I/N with 1 <= I <= N, got {i}/{n}")
+        if self.shards > MAX_SHARDS:
+            least = -(-len(self.seeds) // MAX_SHARDS)
+            raise ValueError(
+                f"{len(self.seeds):,} seeds in shards of {self.shard_size:,} make {self.shards:,} shards, more than "
+                f"{MAX_SHARDS:,} a run may have: use --shard-size {least} or more"
+            )
+        if self.format == "parquet":
+            parquet_modules()  # refused before anything is written, not at the first shard
 
     @property
     def shards(self) -> int:
@@ -83,6 +92,11 @@ class Plan:
         """The shards this invocation writes."""
         i, n = self.share
         return range(i - 1, self.shards, n)
+
+    def images_of(self, shards: range) -> int:
+        """How many images `shards` (a range of this plan's) hold, without listing them."""
+        last, tail = self.shards - 1, len(self.seeds) - (self.shards - 1) * self.shard_size
+        return len(shards) * self.shard_size - (self.shard_size - tail if last in shards else 0)
 
     def seeds_of(self, shard: int) -> list[int]:
         start = shard * self.shard_size
@@ -215,22 +229,25 @@ def write_shards(
     g: Any,
     plan: Plan,
     outdir: Path,
-    shards: range | list[int],
+    shards: range,
     *,
     batch_size: int = 64,
     progress: Progress | None = None,
 ) -> Summary:
-    """Write those of `shards` not already in place (the folder is prepared: `prepare`)."""
+    """Write those of `shards` not already in place (the folder is prepared: `prepare`), checking each
+    as it comes: a run of a million shards starts at once, and a resumed one skips what is done."""
     start = time.perf_counter()
-    todo = [k for k in shards if not (outdir / plan.name(k)).exists()]
-    total = sum(len(plan.seeds_of(k)) for k in todo) if progress is not None else 0
-    done = written = 0
-    for k in todo:
-        done += write_shard(g, plan, outdir, k, batch_size)
-        written += 1
+    total, done, written, kept, images = plan.images_of(shards), 0, 0, 0, 0
+    for k in shards:
+        if (outdir / plan.name(k)).exists():
+            kept += 1
+            done += len(plan.seeds_of(k)) if progress is not None else 0
+            continue
+        count = write_shard(g, plan, outdir, k, batch_size)
+        written, images, done = written + 1, images + count, done + count
         if progress is not None:
             progress(done, total)
-    return Summary(written, len(shards) - len(todo), done, time.perf_counter() - start)
+    return Summary(written, kept, images, time.perf_counter() - start)
 
 
 def write_shard(g: Any, plan: Plan, outdir: Path, shard: int, batch_size: int = 64) -> int:
