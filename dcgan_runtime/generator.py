@@ -47,6 +47,11 @@ Output = Literal["uint8", "float", "pil"]
 OUTPUTS = ("uint8", "float", "pil")
 
 
+def _check_batch_size(batch_size: object) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch_size must be an integer in 1..{MAX_BATCH}, got {batch_size!r}")
+
+
 def available_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -80,7 +85,7 @@ class Generator:
         lanes: Lanes | None = None,
     ) -> None:
         self.session, self.metadata, self.path = session, metadata, path
-        self.requested_providers = [p if isinstance(p, str) else p[0] for p in requested]
+        self.requested_providers = [eps.name(p) for p in requested]
         self.providers: list[str] = session.get_providers()  # what actually runs
         self._lanes = lanes  # CPU only: how each batch size runs (a tune.Plan over sessions side by side)
         self._tunable = False  # a plan may be cached for it: CPU, the session options ours to choose
@@ -333,8 +338,7 @@ class Generator:
         """
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
-            raise ValueError(f"batch_size must be an integer in 1..{MAX_BATCH}, got {batch_size!r}")
+        _check_batch_size(batch_size)
         z = latent.check_latents(z, self.metadata.latent_dim)
         m = self.metadata
         chw = (m.channels, m.image_size, m.image_size)
@@ -422,8 +426,7 @@ class Generator:
         >>> for chunk, images in g.iter_generate(range(1_000_000), batch_size=256):  # doctest: +SKIP
         ...     consume(chunk, images)
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
-            raise ValueError(f"batch_size must be an integer in 1..{MAX_BATCH}, got {batch_size!r}")
+        _check_batch_size(batch_size)
         if isinstance(seeds, (str, bytes)):
             raise ValueError(f"seeds must be an iterable of integers, got {seeds!r}")
         it = iter(seeds)
