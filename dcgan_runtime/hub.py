@@ -27,13 +27,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from dcgan_runtime import __version__, files
 from dcgan_runtime.errors import ModelError
@@ -306,39 +305,34 @@ def fetch_url(
         log.warning("the cached copy of %s does not match its pin: fetching it again", base)
     opener = urllib.request.build_opener(_CheckedRedirects(allow_http))
     request = urllib.request.Request(base, headers={"User-Agent": f"dcgan/{__version__}"})
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
+
+    def download(out: IO[bytes]) -> None:  # into atomic_write's temp file: a failure here keeps nothing
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-                    length = response.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else None
-                    if total is not None and total > max_bytes:
-                        raise ModelError(f"{base} is {total:,} bytes, more than the {max_bytes:,} a model may be")
-                    done = 0
-                    while chunk := response.read(1 << 20):
-                        done += len(chunk)
-                        if done > max_bytes:
-                            raise ModelError(f"{base} sent more than the {max_bytes:,} bytes a model may be")
-                        digest.update(chunk)
-                        out.write(chunk)
-                        if progress is not None:
-                            progress(done, total)
-            except urllib.error.HTTPError as e:
-                raise ModelError(f"cannot download {base}: HTTP {e.code} {e.reason}") from None
-            except (urllib.error.URLError, OSError) as e:  # refused, unreachable, timed out
-                reason = getattr(e, "reason", e)
-                raise ModelError(f"cannot download {base}: {reason}") from None
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                if total is not None and total > max_bytes:
+                    raise ModelError(f"{base} is {total:,} bytes, more than the {max_bytes:,} a model may be")
+                done = 0
+                while chunk := response.read(1 << 20):
+                    done += len(chunk)
+                    if done > max_bytes:
+                        raise ModelError(f"{base} sent more than the {max_bytes:,} bytes a model may be")
+                    digest.update(chunk)
+                    out.write(chunk)
+                    if progress is not None:
+                        progress(done, total)
+        except urllib.error.HTTPError as e:
+            raise ModelError(f"cannot download {base}: HTTP {e.code} {e.reason}") from None
+        except (urllib.error.URLError, OSError) as e:  # refused, unreachable, timed out
+            reason = getattr(e, "reason", e)
+            raise ModelError(f"cannot download {base}: {reason}") from None
         if pin is not None and digest.hexdigest() != pin:
             raise ModelError(
                 f"{base} does not match its pin: sha256 {digest.hexdigest()}, pinned {pin}; nothing was kept"
             )
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    files.atomic_write(target, download)
     log.info("%s: downloaded to %s", base, target)
     return target
