@@ -28,6 +28,15 @@ def name(p: Provider) -> str:
     return p if isinstance(p, str) else p[0]
 
 
+def on_gpu(device: str) -> bool:
+    """Whether `device` (as `resolve` takes it) runs on a GPU.
+
+    >>> on_gpu("tensorrt:1"), on_gpu("cpu")
+    (True, False)
+    """
+    return device.partition(":")[0] in ("cuda", "tensorrt")
+
+
 def tensorrt_options(device_id: int) -> dict[str, Any]:
     """TensorRT with its engine and timing caches in $DCGAN_CACHE/tensorrt: the first load of a model
     builds engines (minutes); later loads of the same model on the same GPU read them back."""

@@ -18,6 +18,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from dcgan_runtime import ray_cluster
+from dcgan_runtime.providers import on_gpu
+
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +56,7 @@ def application(
         g = Generator.load(model, device=device, threads=threads, precision=precision)
         return create_app(g, allowed_hosts=hosts, model_name=model_name, **(limits or {}))
 
-    gpu = device.startswith(("cuda", "tensorrt"))
+    gpu = on_gpu(device)
     options: dict[str, Any] = {
         "name": "dcgan",
         "ray_actor_options": {"num_cpus": 0 if gpu else 1, "num_gpus": int(gpu)},
@@ -78,30 +81,24 @@ def run(
 ) -> None:
     """Serve until Ctrl-C (SIGINT/SIGTERM) or `stop` is set, then shut the application (and a Ray started here) down."""
     ray, serve = _ray()
-    started = not ray.is_initialized()
-    if started:
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-        if address is None:
-            options["num_cpus"] = (autoscaling or {}).get("max_replicas", replicas) + 1  # the replicas and the proxy
-        ray.init(address=address, **options)
     stop = stop or threading.Event()
     handlers = {}
     if threading.current_thread() is threading.main_thread():  # a second Ctrl-C while stopping changes nothing
         for sig in (signal.SIGINT, signal.SIGTERM):
             handlers[sig] = signal.signal(sig, lambda *_: stop.set())
+    local_cpus = (autoscaling or {}).get("max_replicas", replicas) + 1  # the replicas and the proxy
     try:
-        serve.start(http_options={"host": host, "port": port})
-        serve.run(application(model, replicas=replicas, autoscaling=autoscaling, **app_options), name="dcgan",
-                  route_prefix="/", blocking=False)  # fmt: skip
-        count = f"autoscaling {autoscaling}" if autoscaling else f"{replicas} replicas"
-        log.info("explorer on http://%s:%d/ on Ray Serve (%s); Ctrl-C stops", host, port, count)
-        stop.wait()
-        log.info("shutting down the Ray Serve application")
+        with ray_cluster.session(ray, address, local_cpus):
+            try:
+                serve.start(http_options={"host": host, "port": port})
+                app = application(model, replicas=replicas, autoscaling=autoscaling, **app_options)
+                serve.run(app, name="dcgan", route_prefix="/", blocking=False)
+                count = f"autoscaling {autoscaling}" if autoscaling else f"{replicas} replicas"
+                log.info("explorer on http://%s:%d/ on Ray Serve (%s); Ctrl-C stops", host, port, count)
+                stop.wait()
+                log.info("shutting down the Ray Serve application")
+            finally:
+                serve.shutdown()
     finally:
-        try:
-            serve.shutdown()
-        finally:
-            if started:
-                ray.shutdown()
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)

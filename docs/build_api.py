@@ -32,6 +32,7 @@ MODULES = [
     "dcgan_runtime.oip",
     "dcgan_runtime.triton",
     "dcgan_runtime.ray_serve",
+    "dcgan_runtime.ray_cluster",
 ]
 
 

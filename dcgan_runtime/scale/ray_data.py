@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from dcgan_runtime import ray_cluster
+from dcgan_runtime.providers import on_gpu
 from dcgan_runtime.scale.seeds import SeedSet
 from dcgan_runtime.scale.shards import Plan, Summary, remove_leftovers, write_shard
 
@@ -46,29 +48,21 @@ def _ray() -> Any:
 
 @contextmanager
 def connected(address: str | None, workers: int) -> Iterator[Any]:
-    """Ray, joined at `address` or started here for the run (and stopped after it)."""
+    """Ray, joined at `address` or started here for the run (and stopped after it), Ray Data set up quiet."""
     ray = _ray()
-    started = False
-    if not ray.is_initialized():
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-        if address is None:
-            options["num_cpus"] = workers + 1  # one per actor, one for Ray Data's own tasks
-        ray.init(address=address, **options)
-        started = True
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # dcgan shows its own
-    context.print_on_execution_start = False
-    quiet = not log.isEnabledFor(logging.INFO)  # Ray Data's own notes follow dcgan's verbosity
-    ray_data_log = logging.getLogger("ray.data")
-    level = ray_data_log.level
-    if quiet:
-        ray_data_log.setLevel(logging.ERROR)
-    try:
-        yield ray
-    finally:
-        ray_data_log.setLevel(level)
-        if started:
-            ray.shutdown()
+    with ray_cluster.session(ray, address, local_cpus=workers + 1):  # one per actor, one for Ray Data's tasks
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False  # dcgan shows its own
+        context.print_on_execution_start = False
+        quiet = not log.isEnabledFor(logging.INFO)  # Ray Data's own notes follow dcgan's verbosity
+        ray_data_log = logging.getLogger("ray.data")
+        level = ray_data_log.level
+        if quiet:
+            ray_data_log.setLevel(logging.ERROR)
+        try:
+            yield ray
+        finally:
+            ray_data_log.setLevel(level)
 
 
 class ShardWriter:
@@ -92,7 +86,7 @@ class ShardWriter:
 
 def _resources(device: str, workers: int) -> dict[str, Any]:
     threads = max(1, (os.cpu_count() or 1) // workers)
-    gpu = device.startswith(("cuda", "tensorrt"))
+    gpu = on_gpu(device)
     return {
         "threads": 1 if gpu else threads,
         "remote": {"num_cpus": 1, "num_gpus": 1 if gpu else 0},  # Ray Data restarts dead actors and retries
