@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from dcgan_runtime import __version__, parse, tune
+from dcgan_runtime import __version__, hub, parse, tune
 from dcgan_runtime.errors import ModelError, ProviderError, UsageError
 from dcgan_runtime.images import MAX_FPS, MIN_FPS, make_grid, save_gif, save_grid, save_image
 
@@ -304,9 +304,8 @@ def run_generate(g: Generator, a: argparse.Namespace) -> None:
         if a.engine == "ray":
             from dcgan_runtime.scale import ray_data
 
-            model = a.model if hub_remote(a.model) else str(g.path.resolve())
             summary = ray_data.write(
-                model, plan, outdir, address=a.address, workers=a.workers, device=a.device,
+                worker_model(a.model, g), plan, outdir, address=a.address, workers=a.workers, device=a.device,
                 precision=g.metadata.precision, batch_size=a.batch_size, progress=bar,
             )  # fmt: skip
         else:
@@ -316,10 +315,10 @@ def run_generate(g: Generator, a: argparse.Namespace) -> None:
         print(summary.line(outdir, plan))
 
 
-def hub_remote(model: str) -> bool:
-    from dcgan_runtime.hub import is_remote
-
-    return is_remote(model)
+def worker_model(model: str, g: Generator) -> str:
+    """The MODEL other processes (Ray actors, Serve replicas) load: a Hub or URL model as given (each fetches
+    it, or finds it in its cache), a file by its absolute path."""
+    return model if hub.is_remote(model) else str(g.path.resolve())
 
 
 class Bar:
@@ -449,6 +448,7 @@ def run_tune(g: Generator, a: argparse.Namespace) -> None:
 
 def run_bench(load: Callable[[str | None], Generator], a: argparse.Namespace) -> None:
     from dcgan_runtime import bench
+    from dcgan_runtime.generator import available_cpus
 
     sizes = _flag(lambda v: parse.parse_ints(v, MAX_BATCH_SIZES), a.batch_sizes, "--batch-sizes")
     if not 1 <= a.rounds <= 10_000:
@@ -464,7 +464,7 @@ def run_bench(load: Callable[[str | None], Generator], a: argparse.Namespace) ->
         with load(precision) as g:
             rows += bench.measure(g, sizes, a.rounds)
     render = bench.to_json if a.json else bench.to_csv if a.csv else bench.to_table
-    print(render(rows, a.threads or _cpus()))
+    print(render(rows, a.threads or available_cpus()))
 
 
 def check_serve(a: argparse.Namespace) -> None:
@@ -515,12 +515,12 @@ def run_site(g: Generator, a: argparse.Namespace) -> None:
     )
 
 
-def run_push(a: argparse.Namespace, load: Callable[[str | None], Generator]) -> None:
-    from dcgan_runtime import hub
+def run_push(a: argparse.Namespace) -> None:
+    from dcgan_runtime.generator import Generator
 
     folder = Path(a.model)
     hub.check_export(folder)  # a model card, generator.onnx and a passed parity check
-    load(None).close()  # and a generator.onnx this runtime loads: metadata, signature
+    Generator.load(folder, device="cpu").close()  # and a generator.onnx this runtime loads: metadata, signature
     url = hub.push(folder, a.repo_id, private=a.private, revision=a.revision)
     at = f"{a.repo_id}@{a.revision}" if a.revision else a.repo_id
     print(f"pushed {folder} to {at}: {url}\nuse it: dcgan generate hf://{at} --seeds 0-15 --out grid.png")
@@ -532,12 +532,6 @@ def _progress(done: int, total: int | None) -> None:
     share = f"{100 * done // total:3d}% " if total else ""
     end = "\n" if total and done >= total else ""
     print(f"\rdownloading {share}{size}", end=end, file=sys.stderr, flush=True)
-
-
-def _cpus() -> int:
-    from dcgan_runtime.generator import available_cpus
-
-    return available_cpus()
 
 
 def run_triton(g: Generator, a: argparse.Namespace) -> None:
@@ -552,17 +546,17 @@ def run_triton(g: Generator, a: argparse.Namespace) -> None:
 
 
 def run_serve(g: Generator, a: argparse.Namespace) -> None:
+    from dcgan_runtime.generator import available_cpus
     from dcgan_runtime.server import allowed_hosts, serve
 
     limits = {"max_inflight": a.max_inflight, "max_batch": a.max_batch, "max_wait_ms": a.max_wait_ms}
     limits["batching"] = not a.no_batching
     if a.engine == "ray":
         from dcgan_runtime import ray_serve
-        from dcgan_runtime.generator import available_cpus
 
         g.close()
         ray_serve.run(
-            a.model if hub_remote(a.model) else str(g.path.resolve()),
+            worker_model(a.model, g),
             a.host,
             a.port,
             replicas=a.replicas,
@@ -618,11 +612,9 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return 1
-    from dcgan_runtime import hub
-
     try:
         if args.command == "push":
-            run_push(args, lambda _: Generator.load(Path(args.model), device="cpu"))
+            run_push(args)
             return 0
         if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
             raise UsageError(f"--threads must be in 1..{MAX_THREADS}, got {args.threads}")
