@@ -44,6 +44,19 @@ def train_tiny(out: Path, *extra: str) -> int:
     return main([*TINY, "--out", str(out), *extra])
 
 
+def sessions_end_up_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every onnxruntime session runs on CPU whatever it asked for: what onnxruntime-gpu does on a machine
+    without a usable GPU (and a provider that fails to load does)."""
+    import onnxruntime as ort
+
+    real = ort.InferenceSession
+
+    def on_cpu(path: str, sess_options: object, providers: object, provider_options: object) -> object:
+        return real(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(ort, "InferenceSession", on_cpu)
+
+
 def randomise_bn(g: Generator, seed: int = 0) -> Generator:
     """Fresh BN (mean 0, var 1, scale 1) hides axis mistakes: give every channel its own statistics."""
     gen = torch.Generator().manual_seed(seed)

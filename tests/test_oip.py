@@ -244,32 +244,25 @@ def test_ray_serve_replicas_answer_both_apis_with_the_same_pixels(onnx_model, g,
     import http.client
     import os
     import signal
-    import socket
     import subprocess
     import sys
     import time
     from pathlib import Path
 
     pytest.importorskip("ray.serve", reason="the [ray] extra is not installed")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from benchmarks.load import free_port, wait_ready
+
+    port = free_port()
     cmd = [sys.executable, "-m", "dcgan_runtime", "serve", str(onnx_model), "--engine", "ray", "--replicas", "2",
            "--port", str(port), "--device", "cpu", "-q"]  # fmt: skip
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - a pipe nobody reads could fill and block the server
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=log, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/v2/health/ready")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.5)
+        try:
+            wait_ready(port, proc, timeout=180)
+        except RuntimeError as e:
+            pytest.fail(f"{e}: {(tmp_path / 'serve.log').read_text()[-3000:]}")
         local = make_server(g, port=0, quiet=True)
         thread = local.start()
 

@@ -11,6 +11,7 @@ import dcgan_runtime
 from dcgan_runtime import Generator, ProviderError
 from dcgan_runtime.generator import CPU, CUDA
 from dcgan_runtime.providers import resolve as resolve_providers
+from support import sessions_end_up_on_cpu
 from train.checkpoint import load_checkpoint
 from train.model import Generator as TorchGenerator
 
@@ -139,12 +140,7 @@ def test_cuda_that_falls_back_to_cpu_raises(onnx_model, monkeypatch, caplog):
     import onnxruntime as ort
 
     monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
-    real = ort.InferenceSession
-    monkeypatch.setattr(
-        ort,
-        "InferenceSession",
-        lambda path, sess_options, providers, provider_options: real(path, sess_options=sess_options, providers=[CPU]),
-    )
+    sessions_end_up_on_cpu(monkeypatch)
     with pytest.raises(ProviderError, match="runs on"):
         Generator.load(onnx_model, device="cuda")
     with caplog.at_level("WARNING", logger="dcgan_runtime"):

@@ -22,6 +22,7 @@ import dcgan_runtime
 from dcgan_runtime import Generator, ProviderError, to_pil
 from dcgan_runtime.cli import main as dcgan
 from dcgan_runtime.providers import CPU, CUDA, TENSORRT, resolve
+from support import sessions_end_up_on_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 AZURE = "AzureExecutionProvider"  # listed by the CPU build of onnxruntime: a provider that is not CPU's own
@@ -85,12 +86,7 @@ def test_unknown_missing_or_malformed_providers_are_refused_at_load(onnx_model, 
 
 
 def test_first_requested_provider_must_be_the_one_that_runs(onnx_model, monkeypatch):
-    real = ort.InferenceSession
-    monkeypatch.setattr(
-        ort,
-        "InferenceSession",
-        lambda path, sess_options, providers, provider_options: real(path, sess_options=sess_options, providers=[CPU]),
-    )
+    sessions_end_up_on_cpu(monkeypatch)
     with pytest.raises(ProviderError, match="AzureExecutionProvider was requested first but the session runs on"):
         Generator.load(onnx_model, providers=[AZURE, CPU])
 
