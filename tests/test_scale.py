@@ -32,6 +32,27 @@ def g(onnx_model):
     return Generator.load(onnx_model, device="cpu", threads=2)
 
 
+def generate_args(model: Path, seeds: str, fmt: str, shard_size: int) -> list[str]:
+    """`dcgan generate MODEL --seeds ... --format ... --shard-size ...` on the CPU, without --outdir."""
+    return [
+        "generate",
+        str(model),
+        "--seeds",
+        seeds,
+        "--format",
+        fmt,
+        "--shard-size",
+        str(shard_size),
+        "--device",
+        "cpu",
+    ]
+
+
+def run_locally(args: list[str], outdir: Path) -> None:
+    """The single-process run a test compares against."""
+    subprocess.run([*DCGAN, *args, "--outdir", str(outdir)], check=True, capture_output=True, cwd=ROOT, timeout=300)
+
+
 def files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -164,20 +185,9 @@ def test_progress_bar_and_summary_line(g, tmp_path, capsys):
 
 
 def test_a_sigkilled_run_resumes_to_identical_bytes(onnx_model, tmp_path):
-    args = [
-        "generate",
-        str(onnx_model),
-        "--seeds",
-        "0-5999",
-        "--format",
-        "tar",
-        "--shard-size",
-        "250",
-        "--device",
-        "cpu",
-    ]
+    args = generate_args(onnx_model, "0-5999", "tar", 250)
     whole = tmp_path / "whole"
-    subprocess.run([*DCGAN, *args, "--outdir", str(whole)], check=True, capture_output=True, cwd=ROOT, timeout=300)
+    run_locally(args, whole)
     out = tmp_path / "killed"
     proc = subprocess.Popen([*DCGAN, *args, "--outdir", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -193,19 +203,8 @@ def test_a_sigkilled_run_resumes_to_identical_bytes(onnx_model, tmp_path):
 
 
 def test_two_shard_halves_run_side_by_side_make_the_whole(onnx_model, tmp_path):
-    args = [
-        "generate",
-        str(onnx_model),
-        "--seeds",
-        "0-1999",
-        "--format",
-        "png",
-        "--shard-size",
-        "300",
-        "--device",
-        "cpu",
-    ]
-    subprocess.run([*DCGAN, *args, "--outdir", str(tmp_path / "whole")], check=True, capture_output=True, cwd=ROOT)
+    args = generate_args(onnx_model, "0-1999", "png", 300)
+    run_locally(args, tmp_path / "whole")
     procs = [
         subprocess.Popen(
             [*DCGAN, *args, "--outdir", str(tmp_path / "split"), "--shard", f"{i}/2", "--threads", "1"],
@@ -260,19 +259,8 @@ ray.shutdown()
 @pytest.mark.slow
 def test_ray_engine_on_a_local_cluster_writes_the_same_files(onnx_model, tmp_path):
     pytest.importorskip("ray", reason="the [ray] extra is not installed")
-    args = [
-        "generate",
-        str(onnx_model),
-        "--seeds",
-        "0-1499",
-        "--format",
-        "tar",
-        "--shard-size",
-        "200",
-        "--device",
-        "cpu",
-    ]
-    subprocess.run([*DCGAN, *args, "--outdir", str(tmp_path / "local")], check=True, capture_output=True, cwd=ROOT)
+    args = generate_args(onnx_model, "0-1499", "tar", 200)
+    run_locally(args, tmp_path / "local")
     r = subprocess.run([*DCGAN, *args, "--outdir", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"],
                        capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
@@ -288,19 +276,8 @@ def test_ray_engine_on_a_local_cluster_writes_the_same_files(onnx_model, tmp_pat
 @pytest.mark.slow
 def test_ray_rewrites_the_shard_of_a_worker_killed_mid_run(onnx_model, tmp_path):
     pytest.importorskip("ray", reason="the [ray] extra is not installed")
-    args = [
-        "generate",
-        str(onnx_model),
-        "--seeds",
-        "0-7999",
-        "--format",
-        "tar",
-        "--shard-size",
-        "200",
-        "--device",
-        "cpu",
-    ]
-    subprocess.run([*DCGAN, *args, "--outdir", str(tmp_path / "local")], check=True, capture_output=True, cwd=ROOT)
+    args = generate_args(onnx_model, "0-7999", "tar", 200)
+    run_locally(args, tmp_path / "local")
     out = tmp_path / "ray"
     proc = subprocess.Popen([*DCGAN, *args, "--outdir", str(out), "--engine", "ray", "--workers", "2"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
