@@ -292,10 +292,8 @@ def run_generate(g: Generator, a: argparse.Namespace) -> None:
             cols = int(np.ceil(np.sqrt(len(grid_seeds))))
         out = _check_out(a.out, a.force, (".png", ".jpg", ".jpeg", ".webp"))
     if plan is not None:
-        from dcgan_runtime.files import sha256_file
-
         outdir = Path(a.outdir)
-        shards.prepare(outdir, plan, plan.manifest(sha256_file(g.path), g.metadata), a.force)
+        shards.prepare(outdir, plan, plan.manifest(g.sha256, g.metadata), a.force)
     if a.out:
         save_grid(g.generate(seeds=grid_seeds, batch_size=a.batch_size), out, nrow=cols, force=a.force)
         print(f"wrote {out} ({len(grid_seeds)} images, {cols} per row)")

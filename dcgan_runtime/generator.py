@@ -31,7 +31,7 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess test
         "dcgan_runtime.Generator needs onnxruntime: pip install 'dcgan[cpu]' (or 'dcgan[gpu]' for CUDA; never both)"
     ) from e
 
-from dcgan_runtime import hub, latent
+from dcgan_runtime import files, hub, latent
 from dcgan_runtime import providers as eps
 from dcgan_runtime import tune as tuning
 from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
@@ -285,10 +285,15 @@ class Generator:
         return table
 
     @functools.cached_property
+    def sha256(self) -> str:
+        """The model file's sha256, read once per Generator (the tuning cache and shard manifests key on it)."""
+        return files.sha256_file(self.path)
+
+    @functools.cached_property
     def _tune_key(self) -> dict[str, Any]:
-        """The plan cache's key (hashing the model file once per Generator, however often it is asked)."""
+        """The plan cache's key (the model's sha256, its thread count, this onnxruntime and CPU)."""
         assert self._lanes is not None
-        return tuning.cache_key(self.path, self._lanes.threads, ort.__version__)
+        return tuning.cache_key(self.sha256, self._lanes.threads, ort.__version__)
 
     def close(self) -> None:
         """Stop the worker threads (the sessions go with the object). Idempotent."""

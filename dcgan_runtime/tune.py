@@ -307,9 +307,8 @@ def machine_key() -> dict[str, str]:
     return {"cpu": name, "cpu_flags": flags}
 
 
-def cache_key(model: Path, threads: int, onnxruntime_version: str) -> dict[str, Any]:
-    digest = files.sha256_file(model)
-    return {"model_sha256": digest, "onnxruntime": onnxruntime_version, "threads": threads, **machine_key()}
+def cache_key(model_sha256: str, threads: int, onnxruntime_version: str) -> dict[str, Any]:
+    return {"model_sha256": model_sha256, "onnxruntime": onnxruntime_version, "threads": threads, **machine_key()}
 
 
 def cache_file(key: dict[str, Any]) -> Path:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from dcgan_runtime import __version__
-from dcgan_runtime.files import atomic_write, fsync_dir, sha256_file, umask
+from dcgan_runtime.files import atomic_write, fsync_dir, umask
 from dcgan_runtime.images import encode_image
 from dcgan_runtime.scale.seeds import SeedSet
 
@@ -221,7 +221,7 @@ def write(
     Summary(written=100, kept=0, images=100000, seconds=...)
     """
     outdir = Path(outdir)
-    prepare(outdir, plan, plan.manifest(sha256_file(g.path), g.metadata), force)
+    prepare(outdir, plan, plan.manifest(g.sha256, g.metadata), force)
     return write_shards(g, plan, outdir, plan.mine(), batch_size=batch_size, progress=progress)
 
 
