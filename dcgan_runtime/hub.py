@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 import logging
 import os
 import re
@@ -181,9 +180,11 @@ def check_export(folder: Path) -> dict[str, Any]:
             "python -m export RUN --outdir FOLDER --force"
         )
     try:
-        parity = json.loads((folder / PARITY).read_text())
-    except (OSError, ValueError, RecursionError):
-        raise ValueError(f"{str(folder / PARITY)!r} is unreadable: export again") from None
+        parity = files.read_json(folder / PARITY)
+    except (OSError, ValueError) as e:
+        raise ValueError(
+            f"{str(folder / PARITY)!r} is unusable ({str(e).splitlines()[0][:200]}): export again"
+        ) from None
     if not isinstance(parity, dict) or parity.get("passed") is not True:
         raise ValueError(f"{str(folder)!r} did not pass its parity check ({PARITY}): it is not fit to publish")
     hf = _hub()
@@ -311,7 +312,7 @@ def fetch_url(
         try:
             with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
                 length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
+                total = int(length) if length and length.isascii() and length.isdigit() else None
                 if total is not None and total > max_bytes:
                     raise ModelError(f"{base} is {total:,} bytes, more than the {max_bytes:,} a model may be")
                 done = 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -25,7 +26,9 @@ from importlib import resources
 from pathlib import Path
 
 from dcgan_runtime.errors import UsageError
-from dcgan_runtime.files import atomic_write, cache_dir, check_replaceable, install_dir, staging_dir
+from dcgan_runtime.files import atomic_write, cache_dir, check_replaceable, install_dir, read_json, staging_dir
+
+log = logging.getLogger(__name__)
 
 ORT_WEB_VERSION = "1.30.0"
 ORT_WEB_FILES = {  # dist/ file -> sha256: the WASM build (SIMD, threads) and the WebGPU one
@@ -167,7 +170,9 @@ def _parity_row(path: Path) -> dict[str, object]:
     """The file's row of parity.json beside it, when there is one (the int8 PSNR the page reports)."""
     report = path.parent / "parity.json"
     try:
-        rows = json.loads(report.read_text())["formats"]
-        return next((r for r in rows if r.get("format") == path.name), {})
-    except (OSError, ValueError, KeyError, TypeError):
+        rows = read_json(report)["formats"]
+        return next((r for r in rows if isinstance(r, dict) and r.get("format") == path.name), {})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        if not isinstance(e, FileNotFoundError):
+            log.warning("ignoring %s: %s", report, str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
         return {}

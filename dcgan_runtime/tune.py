@@ -174,7 +174,9 @@ def measure(
     rounds: int = 5,
 ) -> Table:
     """Time `run` for every strategy at every size, `rounds` rounds of `round_robin` blocks; a
-    strategy's rate is the median of its blocks. About `seconds_per_size` per size.
+    strategy's rate is the median of its blocks. About `seconds_per_size` per size, and at most that
+    times len(sizes) in all (plus building sessions): where time is short, fewer rounds and
+    strategies are timed (`_fit`), and sizes past the deadline keep the built-in plan.
 
     The first strategy's output is the reference: any other whose output differs by a bit is dropped.
     By default the strategies are the built-in plan's, then every candidate.
@@ -182,25 +184,46 @@ def measure(
     built_in = [s for _, s in default_plan(threads).bands]
     strategies = list(strategies or [*built_in, *(s for s in candidates(threads) if s not in built_in)])
     started = time.perf_counter()
+    deadline = started + seconds_per_size * len(sizes)  # the whole table, however many strategies there are
     z = np.random.RandomState(0).standard_normal((max(sizes), latent_dim)).astype(np.float32)
     table: dict[str, dict[int, list[float]]] = {s.label(): {} for s in strategies}
     differs: list[str] = []
-    for size in sizes:
+    for i, size in enumerate(sizes):
+        share = (deadline - time.perf_counter()) / (len(sizes) - i)
+        if share <= 0 and i:
+            break  # out of time: the sizes left keep the built-in plan
         t = time.perf_counter()
         reference = run(strategies[0], z[:size])
         once = time.perf_counter() - t
-        for s in strategies[1:]:
-            if s.label() not in differs and not np.array_equal(run(s, z[:size]), reference):
+        live, r, calls = _fit([s for s in strategies if s.label() not in differs], share, once, rounds)
+        for s in live[1:]:
+            if not np.array_equal(run(s, z[:size]), reference):
                 differs.append(s.label())
-        live = [s for s in strategies if s.label() not in differs]
-        calls = max(2, int(seconds_per_size / (rounds * len(live) * once * 1.2)))
+        live = [s for s in live if s.label() not in differs]
         fns = {s.label(): functools.partial(run, s, z[:size]) for s in live}
-        for label, per_call in round_robin(fns, dict.fromkeys(fns, calls), rounds).items():
+        for label, per_call in round_robin(fns, dict.fromkeys(fns, calls), r).items():
             table[label][size] = per_call
     by_label = {s.label(): s for s in strategies}
     # a strategy that differed at any size is dropped at every size: its images are not the plan's
     kept = {k: v for k, v in table.items() if v and k not in differs}
     return Table(threads, kept, by_label, differs, time.perf_counter() - started)
+
+
+def _fit(strategies: list[Strategy], seconds: float, once: float, rounds: int) -> tuple[list[Strategy], int, int]:
+    """(strategies, rounds, calls per block) that time in about `seconds`: blocks of 2+ calls, 5 rounds,
+    every strategy where there is time; else single calls, down to 3 rounds, then the first strategies
+    only (the built-in ones come first). One strategy's round costs a pause, one untimed and `calls` calls."""
+    calls = max(2, int(seconds / (rounds * len(strategies) * once * 1.2)))
+
+    def cost(r: int, c: int) -> float:
+        return r * (SETTLE_S + (1 + c) * once)
+
+    if len(strategies) * cost(rounds, calls) > seconds:
+        calls = 1
+        while rounds > 3 and len(strategies) * cost(rounds, calls) > seconds:
+            rounds -= 1
+    keep = max(2, int(seconds // cost(rounds, calls)))
+    return strategies[:keep], rounds, calls
 
 
 def round_robin(
@@ -316,27 +339,40 @@ def cache_file(key: dict[str, Any]) -> Path:
     return files.cache_dir() / "tune" / f"{name}.json"
 
 
-def load_cached(key: dict[str, Any]) -> Plan | None:
-    """The cached plan for `key`, or None when there is none (or it is unreadable: it is measured again)."""
+def _read_cache(key: dict[str, Any]) -> dict[str, Any] | None:
+    """The cache file for `key` if it is ours and for this key, else None (one logged line when it is bad).
+
+    Untrusted: a regular file (not a FIFO or device), at most files.SMALL_FILE bytes, JSON, our format.
+    """
     path = cache_file(key)
     try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
-            log.warning("ignoring the tuning cache %s: it is not a plan for this model and machine", path)
-            return None
-        plan = Plan.from_json(data["plan"], source=f"tuned, {path}")
+        data = files.read_json(path)
     except FileNotFoundError:
         log.info("no tuned plan cached for this model, CPU and thread count: the built-in plan runs (dcgan tune)")
         return None
-    except (OSError, ValueError, KeyError, RecursionError) as e:
-        log.warning(
-            "ignoring the tuning cache %s: %s", path, str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        )
+    except (OSError, ValueError) as e:
+        log.warning("ignoring the tuning cache %s: %s; dcgan tune writes a new one", path, _first(e))
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
+        log.warning("ignoring the tuning cache %s: it is not a plan for this model and machine", path)
+        return None
+    return data
+
+
+def load_cached(key: dict[str, Any]) -> Plan | None:
+    """The cached plan for `key`, or None when there is none (or it is unusable: the built-in plan runs)."""
+    data = _read_cache(key)
+    if data is None:
+        return None
+    try:
+        plan = Plan.from_json(data.get("plan"), source=f"tuned, {cache_file(key)}")
+    except ValueError as e:
+        log.warning("ignoring the tuning cache %s: %s; dcgan tune writes a new one", cache_file(key), _first(e))
         return None
     # a plan runs on exactly the threads it was measured with: anything else is not ours
     if all(s.workers * s.threads == key["threads"] for _, s in plan.bands):
         return plan
-    log.warning("ignoring the tuning cache %s: its plan is for another thread count", path)
+    log.warning("ignoring the tuning cache %s: its plan is for another thread count", cache_file(key))
     return None
 
 
@@ -345,10 +381,14 @@ def load_measurements(key: dict[str, Any]) -> dict[str, dict[int, float]] | None
     if load_cached(key) is None:  # the same checks: our format, this key, a plan for these threads
         return None
     try:
-        rates = json.loads(cache_file(key).read_text())["measured_images_per_s"]
+        rates = (_read_cache(key) or {})["measured_images_per_s"]
         return {str(k): {int(n): float(r) for n, r in v.items()} for k, v in rates.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError):
         return None
+
+
+def _first(e: BaseException) -> str:
+    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
 
 
 def save(key: dict[str, Any], plan: Plan, table: Table) -> Path:

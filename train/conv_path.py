@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from dcgan_runtime.files import atomic_write, cache_dir
+from dcgan_runtime.files import atomic_write, cache_dir, read_json
 from dcgan_runtime.tune import machine_key
 from train.config import TrainConfig
 from train.model import build_models
@@ -123,12 +123,15 @@ def choose(cfg: TrainConfig, execution: Execution, log: Callable[[str], None] = 
         return with_path(execution, cfg.conv)
     key = cache_key(cfg, execution)
     path = _cache_file(key)
-    try:
-        data = json.loads(path.read_text())
-        if data.get("key") == key and data.get("choice") in labels(execution):
+    try:  # untrusted: a regular file, size-capped, JSON; anything wrong only costs a re-measure
+        data = read_json(path)
+        if isinstance(data, dict) and data.get("key") == key and data.get("choice") in labels(execution):
             return with_path(execution, data["choice"])
-    except (OSError, ValueError, AttributeError):
-        pass  # none yet, or unreadable: measure (again)
+        log(f"ignoring the conv-path cache {path}: not a conv-path choice for this machine and model; timing again")
+    except FileNotFoundError:
+        pass  # none yet
+    except (OSError, ValueError) as e:
+        log(f"ignoring the conv-path cache {path}: {str(e).splitlines()[0][:200]}; timing again")
     log(f"timing the CPU step's paths once for this machine and model shape: {', '.join(labels(execution))}")
     rates = measure(cfg, execution)
     choice = max(rates, key=lambda name: rates[name])

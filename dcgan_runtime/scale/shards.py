@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from dcgan_runtime import __version__
-from dcgan_runtime.files import atomic_write, fsync_dir, umask
+from dcgan_runtime.files import atomic_write, fsync_dir, read_json, umask
 from dcgan_runtime.images import encode_image
 from dcgan_runtime.scale.seeds import SeedSet
 
@@ -163,8 +163,8 @@ def prepare(outdir: Path, plan: Plan, manifest: dict[str, Any], force: bool) -> 
             )
     if MANIFEST in held:
         try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError, RecursionError):
+            old = read_json(path)
+        except (OSError, ValueError):
             old = None
         if old != manifest:
             what = _difference(old, manifest)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from train.analysis.features import cache_dir
+from dcgan_runtime.files import cache_dir
 from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from train.data import DataError, load_image, to_model_range
 from train.toyfaces import ATTRIBUTE_VALUES, make_toyfaces

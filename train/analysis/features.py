@@ -7,13 +7,13 @@ with its test accuracy. Features are the 128-d penultimate layer.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from dcgan_runtime.files import cache_dir
 from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from train.data import fit_grey, read_idx, to_model_range
 
@@ -51,10 +51,6 @@ def fashion_split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(next(Path(root).glob(f"{split}-images-idx3-ubyte*")))
     labels = read_idx(next(Path(root).glob(f"{split}-labels-idx1-ubyte*")), ndim=1)
     return fit_grey(images, 32, 1).numpy(), labels.astype(np.int64)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("DCGAN_CACHE", Path.home() / ".cache" / "dcgan"))
 
 
 def load_classifier(root: Path, epochs: int = 2, seed: int = 0, train_images: int = 60_000) -> tuple[FashionNet, float]:
