@@ -11,12 +11,13 @@ onnxruntime, so training and export share them; `Generator` needs onnxruntime an
 from typing import TYPE_CHECKING, Any
 
 from dcgan_runtime import latent
-from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
+from dcgan_runtime.errors import ClosedError, MetadataError, ModelError, ProviderError
 from dcgan_runtime.images import make_grid, save_gif, save_grid, save_image, to_pil, to_uint8
 from dcgan_runtime.metadata import Metadata
 
 __version__ = "0.2.0"
 __all__ = [
+    "ClosedError",
     "Generator",
     "Metadata",
     "ModelError",

@@ -25,7 +25,17 @@ import numpy as np
 
 from dcgan_runtime import __version__, hub, parse, tune
 from dcgan_runtime.errors import ModelError, ProviderError, UsageError
-from dcgan_runtime.images import MAX_FPS, MIN_FPS, make_grid, save_gif, save_grid, save_image
+from dcgan_runtime.images import (
+    MAX_FPS,
+    MIN_FPS,
+    check_canvas,
+    grid_shape,
+    make_grid,
+    save_gif,
+    save_grid,
+    save_image,
+)
+from dcgan_runtime.latent import MAX_NOISE
 
 if TYPE_CHECKING:
     from dcgan_runtime.generator import Generator
@@ -33,7 +43,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MAX_SEEDS = 100_000  # seeds one command may name (a 64x64 RGB image is 12 KB: 1.2 GB of pixels)
 MAX_FRAMES = 10_000  # frames of one interpolation (steps per leg x legs)
-MAX_NOISE, MAX_TERMS = 10.0, 16  # arithmetic: the neighbours' noise std, + and - terms
+MAX_TERMS = 16  # arithmetic: + and - terms (the neighbours' noise is bounded by latent.MAX_NOISE)
 MAX_BATCH_SIZES = 4096  # the largest --batch-sizes / --batch-size value (dcgan_runtime.generator.MAX_BATCH)
 
 EXAMPLES = {
@@ -232,7 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--instances", type=int, default=1, help="model instances, 1-64 (default 1)")
     c.add_argument("--force", action="store_true", help="replace that model's folder in the repository")
     c = command("tune", "Measure how this CPU runs each batch size fastest, and cache the plan for later loads.")
-    c.add_argument("--seconds", type=float, default=1.5, help="measuring time per batch size, 0.05-60 (default 1.5)")
+    c.add_argument(
+        "--seconds",
+        type=float,
+        default=1.5,
+        help="measuring time per batch size, 0.05-60 (default 1.5); all of it, rematches included, "
+        "takes at most about 14x this, plus building the sessions",
+    )
     c = command(
         "bench", "Time inference: latency percentiles and images/s for each batch size (and precision).", "many"
     )
@@ -291,6 +307,10 @@ def run_generate(g: Generator, a: argparse.Namespace) -> None:
         else:
             cols = int(np.ceil(np.sqrt(len(grid_seeds))))
         out = _check_out(a.out, a.force, (".png", ".jpg", ".jpeg", ".webp"))
+        try:
+            check_canvas(*grid_shape(len(grid_seeds), g.metadata.image_size, cols), out)
+        except ValueError as e:
+            raise UsageError(f"--out {a.out!r} with --grid: {e}") from None
     if plan is not None:
         outdir = Path(a.outdir)
         shards.prepare(outdir, plan, plan.manifest(g.sha256, g.metadata), a.force)
@@ -545,13 +565,14 @@ def run_triton(g: Generator, a: argparse.Namespace) -> None:
 
 def run_serve(g: Generator, a: argparse.Namespace) -> None:
     from dcgan_runtime.generator import available_cpus
-    from dcgan_runtime.server import allowed_hosts, serve
+    from dcgan_runtime.server import allowed_hosts, check_port, serve
 
     limits = {"max_inflight": a.max_inflight, "max_batch": a.max_batch, "max_wait_ms": a.max_wait_ms}
     limits["batching"] = not a.no_batching
     if a.engine == "ray":
         from dcgan_runtime import ray_serve
 
+        check_port(a.host, a.port)  # Serve's proxy would take minutes to say so
         g.close()
         ray_serve.run(
             worker_model(a.model, g),

@@ -13,5 +13,9 @@ class ProviderError(ModelError):
     """The requested execution provider (CUDA) is not what actually runs."""
 
 
+class ClosedError(RuntimeError):
+    """The Generator was closed: it takes no new work (calls running when it closed still finish)."""
+
+
 class UsageError(ValueError):
     """A command line asks for something impossible: the CLIs exit with code 2."""

@@ -10,7 +10,6 @@ Every limit is checked before anything is allocated: a seed list is counted from
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -87,9 +86,10 @@ class Explorer:
 
     def integer(self, q: Query, name: str, default: int, lo: int, hi: int) -> int:
         raw = self.one(q, name, str(default))
-        if len(raw) > 20 or not raw.strip().lstrip("-").isdigit():
-            raise BadRequest(f"{name} must be an integer, got {raw[:40]!r}")
-        value = int(raw)
+        try:
+            value = parse.to_int(raw)
+        except ValueError:
+            raise BadRequest(f"{name} must be an integer, got {raw[:40]!r}") from None
         if not lo <= value <= hi:
             raise BadRequest(f"{name} must be in {lo}..{hi}, got {value}")
         return value
@@ -176,10 +176,10 @@ class Explorer:
             raise BadRequest(f"the terms name more than {self.limits.images} seeds in all")
         raw = self.one(q, "noise", "0.25")
         try:
-            noise = float(raw) if len(raw) <= 32 else math.nan
+            noise = parse.to_float(raw)
         except ValueError:
             raise BadRequest(f"noise must be a number, got {raw[:40]!r}") from None
-        if not 0 <= noise <= 2:  # also refuses nan
+        if not 0 <= noise <= 2:
             raise BadRequest(f"noise must be in 0..2, got {raw[:40]!r}")
         z = latent.arithmetic(
             plus=[self.g.latents(seeds=s) for s in plus], minus=[self.g.latents(seeds=s) for s in minus]

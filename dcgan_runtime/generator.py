@@ -12,10 +12,12 @@ graph computes; "pil" a list of `PIL.Image` (mode "L" for one channel, "RGB" for
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -34,7 +36,7 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess test
 from dcgan_runtime import files, hub, latent
 from dcgan_runtime import providers as eps
 from dcgan_runtime import tune as tuning
-from dcgan_runtime.errors import MetadataError, ModelError, ProviderError
+from dcgan_runtime.errors import ClosedError, MetadataError, ModelError, ProviderError
 from dcgan_runtime.images import to_pil, to_uint8
 from dcgan_runtime.lanes import Lanes
 from dcgan_runtime.metadata import FILENAMES, KEY, PRECISIONS, Metadata
@@ -90,6 +92,8 @@ class Generator:
         self._lanes = lanes  # CPU only: how each batch size runs (a tune.Plan over sessions side by side)
         self._tunable = False  # a plan may be cached for it: CPU, the session options ours to choose
         self._load_args: dict[str, Any] = {"path": str(path)}  # what pickling reloads from (set by load)
+        self._calls, self._closed = 0, False  # decodes running now; close() waits for them, then refuses more
+        self._idle = threading.Condition()
 
     @classmethod
     def load(
@@ -144,8 +148,10 @@ class Generator:
                     f"{str(path.parent)!r} holds no {path.name}: export it "
                     f"(python -m export RUN --outdir {path.parent} --force{flag})"
                 )
-        if not path.is_file():
-            raise ModelError(f"model file {str(path)!r} does not exist")
+        if (what := files.not_a_file(path)) is not None:
+            raise ModelError(
+                f"model file {str(path)!r} {what}: pass an exported generator.onnx, an export folder, or hf://"
+            )
         available = ort.get_available_providers()
         if providers is not None:
             requested, strict = eps.check(providers, available, ort.get_all_providers()), True
@@ -157,6 +163,10 @@ class Generator:
             raise ValueError(f"threads must be an integer in 1..{MAX_THREADS}, got {threads!r}")
         own = session_options if session_options is not None and threads is None else None  # used as given
         threads = threads or (session_options.intra_op_num_threads if session_options else 0) or available_cpus()
+        if not 1 <= threads <= MAX_THREADS:  # session_options.intra_op_num_threads is the caller's too
+            raise ValueError(
+                f"session_options.intra_op_num_threads must be in 0..{MAX_THREADS} (0: one per CPU), got {threads}"
+            )
         session = _session(path, own or _options(session_options, threads), requested, provider_options)
         meta = read_metadata(session, path)
         if precision is not None and meta.precision != precision:
@@ -272,10 +282,11 @@ class Generator:
             lanes.run(z.reshape(len(z), -1, 1, 1), out, strategy)
             return out
 
-        table = tuning.measure(run, self.metadata.latent_dim, lanes.threads, seconds_per_size=seconds_per_size)
-        plan = tuning.confirm(
-            run, self.metadata.latent_dim, tuning.choose(table, "measured now"), lanes.threads, seconds_per_size
-        )
+        with self._working():
+            table = tuning.measure(run, self.metadata.latent_dim, lanes.threads, seconds_per_size=seconds_per_size)
+            plan = tuning.confirm(
+                run, self.metadata.latent_dim, tuning.choose(table, "measured now"), lanes.threads, seconds_per_size
+            )
         if save:
             try:
                 plan = tuning.Plan(plan.bands, f"measured now, cached in {tuning.save(self._tune_key, plan, table)}")
@@ -296,9 +307,27 @@ class Generator:
         return tuning.cache_key(self.sha256, self._lanes.threads, ort.__version__)
 
     def close(self) -> None:
-        """Stop the worker threads (the sessions go with the object). Idempotent."""
+        """Refuse new work (`ClosedError`), let the calls running in other threads finish, then stop the
+        worker threads (the sessions go with the object). Idempotent."""
+        with self._idle:
+            self._closed = True
+            self._idle.wait_for(lambda: self._calls == 0)
         if self._lanes is not None:
             self._lanes.close()
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        """One call's claim on the sessions: refused once closed; close() waits for it to end."""
+        with self._idle:
+            if self._closed:
+                raise ClosedError(f"this Generator ({self.path.name}) was closed: load it again to go on")
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._calls -= 1
+                self._idle.notify_all()
 
     def __enter__(self) -> Generator:
         return self
@@ -345,6 +374,12 @@ class Generator:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         _check_batch_size(batch_size)
         z = latent.check_latents(z, self.metadata.latent_dim)
+        with self._working():
+            return self._decode(z, output, batch_size)
+
+    def _decode(
+        self, z: np.ndarray, output: Output, batch_size: int
+    ) -> NDArray[np.uint8] | NDArray[np.float32] | list[Image.Image]:
         m = self.metadata
         chw = (m.channels, m.image_size, m.image_size)
         if output == "float":

@@ -19,6 +19,33 @@ from PIL import Image
 from dcgan_runtime.files import atomic_write
 
 MIN_FPS, MAX_FPS = 0.02, 100.0  # GIF frame times from 50 s down to 10 ms
+MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383, "GIF": 65_535, "PNG": 1 << 20}  # pixels a side each format takes
+GRID_PADDING = 2  # pixels between the images of a grid
+
+
+def grid_shape(n: int, size: int, nrow: int, padding: int = GRID_PADDING) -> tuple[int, int]:
+    """(width, height) in pixels of `make_grid` over n images of size x size, nrow per row."""
+    cols = max(1, min(nrow, n))
+    rows = -(-n // cols)
+    return cols * (size + padding) + padding, rows * (size + padding) + padding
+
+
+def image_format(path: str | os.PathLike[str]) -> str:
+    """Pillow's format name for the path's suffix (.png, .jpg, .webp, .gif), or ValueError."""
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt not in MAX_SIDE:
+        raise ValueError(f"unknown image suffix in {str(path)!r}: use .png, .jpg or .webp")
+    return fmt
+
+
+def check_canvas(width: int, height: int, path: str | os.PathLike[str]) -> None:
+    """Refuse (ValueError) a picture larger than its file format allows, before anything is drawn."""
+    fmt = image_format(path)
+    if max(width, height) > MAX_SIDE[fmt]:
+        raise ValueError(
+            f"a {width:,} x {height:,} pixel picture is larger than {fmt} allows ({MAX_SIDE[fmt]:,} pixels a "
+            f"side): use fewer images per row or column{', or .png' if fmt != 'PNG' else ''}"
+        )
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
@@ -38,7 +65,7 @@ def to_pil(images: np.ndarray) -> list[Image.Image]:
     return [_to_pil(image) for image in _check_images(images)]
 
 
-def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, fill: int = 255) -> np.ndarray:
+def make_grid(images: np.ndarray, nrow: int = 8, padding: int = GRID_PADDING, fill: int = 255) -> np.ndarray:
     """uint8 (N, H, W, C) -> one uint8 (H', W', C) image with `nrow` images per row."""
     images = _check_images(images)
     n, h, w, c = images.shape
@@ -87,15 +114,13 @@ def encode_gif(frames: np.ndarray | Sequence[np.ndarray], fps: float = 12.0, loo
 
 def save_image(image: np.ndarray, path: str | os.PathLike[str], force: bool = True) -> Path:
     """One uint8 (H, W, C) image; the format follows the suffix (.png, .jpg, .webp)."""
-    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
-    if fmt is None:
-        raise ValueError(f"unknown image suffix in {str(path)!r}: use .png, .jpg or .webp")
-    data = encode_image(image, fmt)
+    check_canvas(image.shape[1], image.shape[0], path)
+    data = encode_image(image, image_format(path))
     return atomic_write(path, data, overwrite=force)
 
 
 def save_grid(
-    images: np.ndarray, path: str | os.PathLike[str], nrow: int = 8, padding: int = 2, force: bool = True
+    images: np.ndarray, path: str | os.PathLike[str], nrow: int = 8, padding: int = GRID_PADDING, force: bool = True
 ) -> Path:
     """Save uint8 (N, H, W, C) images as one grid picture.
 

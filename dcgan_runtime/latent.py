@@ -16,6 +16,14 @@ import numpy as np
 
 MAX_SEED = 2**32 - 1
 MAX_N = 1_000_000  # latents per call: 1M 64x64 RGB images are 12 GB; loop over seed ranges for more
+MAX_NOISE = 10.0  # the neighbours' noise std (latents are N(0, 1): 10 is far past any use)
+
+
+def check_count(value: object, name: str, low: int, high: int = MAX_N) -> int:
+    """An integer count in low..high, or ValueError naming it (never numpy's own message)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in {low}..{high:,}, got {value!r}")
+    return int(value)
 
 
 def check_seed(seed: object) -> int:
@@ -60,6 +68,8 @@ def check_latents(z: object, dim: int) -> np.ndarray:
         z = z[None]
     if z.ndim != 2 or z.shape[1] != dim or z.shape[0] == 0:
         raise ValueError(f"latents must have shape (N, {dim}) or (N, {dim}, 1, 1) with N >= 1, got {z.shape}")
+    if len(z) > MAX_N:
+        raise ValueError(f"{len(z):,} latents is more than {MAX_N:,} per call: decode them in chunks")
     if not np.isfinite(z).all():
         raise ValueError("latents contain NaN or infinite values")
     with np.errstate(over="ignore"):
@@ -94,8 +104,7 @@ def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def interpolate(z0: np.ndarray, z1: np.ndarray, steps: int = 16, method: str = "slerp") -> np.ndarray:
     """(steps, dim) from z0 to z1, endpoints included."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
-        raise ValueError(f"steps must be an integer >= 2 (the endpoints are included), got {steps!r}")
+    steps = check_count(steps, "steps (the endpoints are included)", 2)
     if method not in ("slerp", "lerp"):
         raise ValueError(f"method must be 'slerp' or 'lerp', got {method!r}")
     z0, z1 = np.asarray(z0, np.float32).reshape(-1), np.asarray(z1, np.float32).reshape(-1)
@@ -132,6 +141,9 @@ def arithmetic(plus: Sequence[np.ndarray], minus: Sequence[np.ndarray] = ()) -> 
 
 def neighbours(z: np.ndarray, k: int = 8, scale: float = 0.25, seed: int = 0) -> np.ndarray:
     """z plus k copies with small Gaussian noise (the paper's 'result plus 8 neighbours'): (k+1, dim)."""
+    k = check_count(k, "neighbours", 0, MAX_N - 1)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating)) or not 0 <= scale <= MAX_NOISE:
+        raise ValueError(f"noise must be a number from 0 to {MAX_NOISE:g}, got {scale!r}")
     z = np.asarray(z, np.float32).reshape(-1)
     noise = np.random.RandomState(check_seed(seed)).standard_normal((k, z.shape[0])) * scale
     return np.concatenate([z[None], z[None] + noise.astype(np.float32)])

@@ -21,6 +21,7 @@ from dcgan_runtime.errors import MetadataError
 KEY = "dcgan"  # the metadata_props key / TorchScript extra-file name
 FORMAT = "dcgan-generator"
 FORMAT_VERSION = 1  # readers accept this version and older
+MAX_LATENT_DIM = 16_384  # no DCGAN needs more; a larger claim is refused before anything is allocated
 SEED_RULE = "numpy.random.RandomState(seed).standard_normal(latent_dim)"
 PRECISIONS = ("fp32", "fp16", "int8")
 MAX_JSON_CHARS = 1_000_000  # a real document is a few kB
@@ -71,7 +72,10 @@ class Metadata:
                 f"format_version {self.format_version!r} is newer than this runtime reads ({FORMAT_VERSION}): "
                 "upgrade dcgan_runtime",
             ),
-            (_pos_int(self.latent_dim), f"latent_dim must be a positive integer, got {self.latent_dim!r}"),
+            (
+                _pos_int(self.latent_dim) and self.latent_dim <= MAX_LATENT_DIM,
+                f"latent_dim must be an integer in 1..{MAX_LATENT_DIM:,}, got {self.latent_dim!r}",
+            ),
             (self.image_size in (32, 64, 128), f"image_size must be 32, 64 or 128, got {self.image_size!r}"),
             (self.channels in (1, 3), f"channels must be 1 or 3, got {self.channels!r}"),
             (

@@ -77,7 +77,7 @@ def parse_request(body: bytes, header_length: str | None, latent_dim: int, max_i
                   output_name: str = "image") -> Request:  # fmt: skip
     """An inference request's body (and its Inference-Header-Content-Length), checked whole."""
     if header_length is not None:
-        if not header_length.isdigit() or int(header_length) > len(body):
+        if not (header_length.isascii() and header_length.isdigit()) or int(header_length) > len(body):
             raise OIPError(f"{HEADER} is {header_length[:20]!r}, but the body is {len(body)} bytes")
         head, binary = body[: int(header_length)], memoryview(body)[int(header_length) :]
     else:

@@ -13,9 +13,31 @@ string cannot ask for a huge list.
 
 from __future__ import annotations
 
+import re
+
 from dcgan_runtime.latent import MAX_SEED
 
 MAX_SPEC_CHARS = 10_000  # a longer seed list or grid string is refused before it is parsed
+_INT = re.compile(r"[+-]?[0-9]{1,20}")  # ASCII digits only: int() also takes "٣", "1_0" and padding
+_FLOAT = re.compile(r"[+-]?([0-9]{1,20}(\.[0-9]{0,20})?|\.[0-9]{1,20})([eE][+-]?[0-9]{1,3})?")
+
+
+def to_int(text: str) -> int:
+    """An integer written in ASCII digits, or ValueError (the caller words it); `int()` takes far more.
+
+    >>> to_int("-12")
+    -12
+    """
+    if not isinstance(text, str) or not _INT.fullmatch(text.strip()):
+        raise ValueError(f"not an integer: {str(text)[:40]!r}")
+    return int(text)
+
+
+def to_float(text: str) -> float:
+    """A finite decimal number in ASCII (no 'nan', 'inf', '1_0' or other scripts' digits), or ValueError."""
+    if not isinstance(text, str) or not _FLOAT.fullmatch(text.strip()):
+        raise ValueError(f"not a number: {str(text)[:40]!r}")
+    return float(text)
 
 
 def seed_ranges(spec: str) -> list[tuple[int, int]]:
@@ -29,9 +51,9 @@ def seed_ranges(spec: str) -> list[tuple[int, int]]:
         part = part.strip()
         try:
             if "-" in part[1:]:
-                lo, hi = (int(v) for v in part.split("-", 1))
+                lo, hi = (to_int(v) for v in part.split("-", 1))
             else:
-                lo = hi = int(part)
+                lo = hi = to_int(part)
         except ValueError:
             raise ValueError(f"takes numbers and ranges like 0-63 or 1,5,9; got {spec[:80]!r}") from None
         for s in (lo, hi):
@@ -66,7 +88,7 @@ def parse_grid(spec: str, limit: int = 4096) -> tuple[int, int]:
     try:
         if len(spec) > 32:
             raise ValueError
-        cols, rows = (int(v) for v in spec.lower().split("x"))
+        cols, rows = (to_int(v) for v in spec.lower().split("x"))
     except (ValueError, TypeError, AttributeError):
         raise ValueError(f"must look like COLSxROWS, e.g. 8x8; got {str(spec)[:40]!r}") from None
     if not (1 <= cols <= limit and 1 <= rows <= limit):
@@ -77,7 +99,7 @@ def parse_grid(spec: str, limit: int = 4096) -> tuple[int, int]:
 def parse_ints(spec: str, limit: int) -> list[int]:
     """'1,8,64' -> [1, 8, 64]: positive integers, each at most `limit`."""
     try:
-        values = [int(v) for v in spec.split(",") if v.strip()]
+        values = [to_int(v) for v in spec.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"takes comma-separated integers, got {spec[:80]!r}") from None
     if not values or min(values) < 1 or max(values) > limit:
@@ -94,7 +116,7 @@ def parse_share(spec: str) -> tuple[int, int]:
     try:
         if len(spec) > 32:
             raise ValueError
-        i, n = (int(v) for v in spec.split("/"))
+        i, n = (to_int(v) for v in spec.split("/"))
     except (ValueError, TypeError, AttributeError):
         raise ValueError(f"must look like I/N, e.g. 1/4; got {str(spec)[:40]!r}") from None
     if not 1 <= i <= n <= 1_000_000:

@@ -59,7 +59,11 @@ def resolve(device: str, available: Sequence[str]) -> tuple[list[Provider], bool
         return [CPU], False
     if device == "auto":
         return ([CUDA, CPU] if CUDA in available else [CPU]), False
-    if kind not in ("cuda", "tensorrt") or (index and not index.isdigit()) or device.endswith(":"):
+    if (
+        kind not in ("cuda", "tensorrt")
+        or (index and not (index.isascii() and index.isdigit()))
+        or device.endswith(":")
+    ):
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
     device_id = int(index or 0)
     cuda: Provider = (CUDA, {"device_id": device_id}) if index else CUDA

@@ -218,7 +218,7 @@ async def read_json(request: Request, limits: Limits) -> Any:
 async def read_body(request: Request, limits: Limits) -> bytes:
     """The raw body: at most body_bytes (refused from Content-Length when it says more), within body_seconds."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limits.body_bytes):
+    if declared is not None and (not declared.isascii() or not declared.isdigit() or int(declared) > limits.body_bytes):
         raise BadRequest(f"the body must be at most {limits.body_bytes:,} bytes", 413)
 
     async def read() -> bytes:

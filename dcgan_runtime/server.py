@@ -14,10 +14,12 @@ KEEP_ALIVE_SECONDS, the listen backlog is 2,048, and connections beyond a cap ge
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import warnings
@@ -141,6 +143,25 @@ class Server:
         self.socket.close()
 
 
+def check_port(host: str, port: int) -> None:
+    """OSError saying what to do when `host:port` cannot be bound (in use, or not this machine's address)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise OSError(f"--host {host!r} is not an address of this machine ({e.strerror}): use 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise OSError(
+                    f"port {port} on {host} is in use (another server?): stop it, or pick another --port"
+                ) from None
+            raise OSError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+
+
 def make_server(
     g: Generator,
     host: str = "127.0.0.1",
@@ -176,6 +197,7 @@ def serve(
         )
     hosts = allowed_hosts(host, allow_hosts)
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+    check_port(host, port)  # before the banner: uvicorn would print it, then exit 3
     log.info(
         "explorer on %s  (%dx%d, %s, %d worker%s); Ctrl-C stops",
         where,
