@@ -174,9 +174,9 @@ def measure(
     rounds: int = 5,
 ) -> Table:
     """Time `run` for every strategy at every size, `rounds` rounds of `round_robin` blocks; a
-    strategy's rate is the median of its blocks. About `seconds_per_size` per size, and at most that
-    times len(sizes) in all (plus building sessions): where time is short, fewer rounds and
-    strategies are timed (`_fit`), and sizes past the deadline keep the built-in plan.
+    strategy's rate is the median of its blocks. About `seconds_per_size` per size however many
+    strategies there are (plus building sessions): where time is short, fewer rounds and strategies
+    are timed (`_fit`); every strategy timed anywhere is checked for identical images at every size.
 
     The first strategy's output is the reference: any other whose output differs by a bit is dropped.
     By default the strategies are the built-in plan's, then every candidate.
@@ -184,25 +184,30 @@ def measure(
     built_in = [s for _, s in default_plan(threads).bands]
     strategies = list(strategies or [*built_in, *(s for s in candidates(threads) if s not in built_in)])
     started = time.perf_counter()
-    deadline = started + seconds_per_size * len(sizes)  # the whole table, however many strategies there are
     z = np.random.RandomState(0).standard_normal((max(sizes), latent_dim)).astype(np.float32)
     table: dict[str, dict[int, list[float]]] = {s.label(): {} for s in strategies}
     differs: list[str] = []
-    for i, size in enumerate(sizes):
-        share = (deadline - time.perf_counter()) / (len(sizes) - i)
-        if share <= 0 and i:
-            break  # out of time: the sizes left keep the built-in plan
+    references, checked = {}, set()
+    for size in sizes:
         t = time.perf_counter()
-        reference = run(strategies[0], z[:size])
+        references[size] = run(strategies[0], z[:size])
         once = time.perf_counter() - t
-        live, r, calls = _fit([s for s in strategies if s.label() not in differs], share, once, rounds)
+        live, r, calls = _fit([s for s in strategies if s.label() not in differs], seconds_per_size, once, rounds)
         for s in live[1:]:
-            if not np.array_equal(run(s, z[:size]), reference):
+            checked.add((s.label(), size))
+            if not np.array_equal(run(s, z[:size]), references[size]):
                 differs.append(s.label())
         live = [s for s in live if s.label() not in differs]
         fns = {s.label(): functools.partial(run, s, z[:size]) for s in live}
         for label, per_call in round_robin(fns, dict.fromkeys(fns, calls), r).items():
             table[label][size] = per_call
+    # a strategy timed at some sizes only (time was short) is still checked at every size: one call each
+    for s in strategies[1:]:
+        if table[s.label()] and s.label() not in differs:
+            for size in sizes:
+                if (s.label(), size) not in checked and not np.array_equal(run(s, z[:size]), references[size]):
+                    differs.append(s.label())
+                    break
     by_label = {s.label(): s for s in strategies}
     # a strategy that differed at any size is dropped at every size: its images are not the plan's
     kept = {k: v for k, v in table.items() if v and k not in differs}

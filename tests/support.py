@@ -39,7 +39,7 @@ def chromium() -> str:
 
 
 def train_tiny(out: Path, *extra: str) -> int:
-    from train.__main__ import main
+    from train.cli import main
 
     return main([*TINY, "--out", str(out), *extra])
 

@@ -150,8 +150,8 @@ CLI_CASES = [
     ("train: unsupported size", TRAIN + ["--image-size", "48"], 2, "invalid choice"),
     ("train: negative lr", TRAIN + ["--lr", "-1"], 2, "lr must be"),
     ("train: seed out of range", TRAIN + ["--seed", str(2**32)], 2, "seed must be"),
-    ("train: zero images", TRAIN + ["--num-images", "0"], 2, "num_images must be"),
-    ("train: negative steps", TRAIN + ["--max-steps", "-1"], 2, "max_steps must be"),
+    ("train: zero images", TRAIN + ["--num-images", "0"], 2, "--num-images must be"),
+    ("train: negative steps", TRAIN + ["--max-steps", "-1"], 2, "--max-steps must be"),
     ("train: missing data", TRAIN + ["--data", "{missing}"], 2, "does not exist"),
     ("train: empty data folder", TRAIN + ["--data", "{empty_dir}"], 2, "no images"),
     ("train: data file not images", TRAIN + ["--data", "{text}"], 2, "neither an IDX file"),
@@ -348,7 +348,7 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str]:
         )
         return r.returncode, r.stderr
     from export.__main__ import main as export_main
-    from train.__main__ import main as train_main
+    from train.cli import main as train_main
 
     capsys.readouterr()
     try:

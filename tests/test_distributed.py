@@ -2,8 +2,12 @@
 with the whole batch, and the run directory is written once."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,3 +111,32 @@ def test_torchrun_trains_and_writes_the_run_once(tmp_path):
 
     state = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")
     assert state["step"] == 3 and not any(k.startswith("module.") for k in state["generator"])
+
+
+def test_a_killed_rank_ends_the_others_in_one_line(tmp_path):
+    out = tmp_path / "run"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    args = [*TINY, "--max-steps", "100000", "--precision", "fp32", "--threads", "1", "--out", str(out)]
+    job = subprocess.Popen([*launcher, "-m", "train", *args], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "metrics.jsonl").is_file() or not (out / "metrics.jsonl").read_text():
+            assert job.poll() is None and time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        ranks = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == job.pid]
+        second = next(p for p in ranks if b"LOCAL_RANK=1\0" in Path(f"/proc/{p}/environ").read_bytes())
+        os.kill(second, signal.SIGKILL)
+        err = job.communicate(timeout=120)[1]
+    finally:
+        job.kill()
+    ours = [line for line in err.splitlines() if line.startswith("error: rank 0")]
+    assert len(ours) == 1 and "lost the torchrun job" in ours[0], err[-3000:]
+    train_lines = err.split("error: rank 0")[1].split("\n", 2)[:2]  # the line and what to do, nothing more
+    assert "the run stopped" in train_lines[1]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1

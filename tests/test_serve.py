@@ -105,7 +105,7 @@ BAD = [
     ("/api/interpolate?seeds=3,4&steps=1000", "steps must be in 2..64"),
     ("/api/interpolate?seeds=3,4&format=bmp", "format gif or png"),
     ("/api/arithmetic?minus=1", "at least one plus"),
-    ("/api/arithmetic?plus=1&noise=nan", "noise must be in"),
+    ("/api/arithmetic?plus=1&noise=nan", "noise must be a number"),
     ("/api/arithmetic?plus=1&noise=lots", "noise must be a number"),
 ]
 

@@ -29,7 +29,7 @@ def test_dry_run_writes_every_artifact(tmp_path):
 
 def test_dry_run_on_real_twemoji(tmp_path):
     data = shared_data("twemoji64")
-    from train.__main__ import main
+    from train.cli import main
 
     assert (
         main(
@@ -79,7 +79,7 @@ def test_resume_is_exact(tmp_path):
 def test_resume_refuses_architecture_changes(tmp_path, capsys):
     assert train_tiny(tmp_path, "--dry-run") == 0
     assert train_tiny(tmp_path, "--resume", "--ngf", "16") == 2
-    assert "'ngf': 16" in capsys.readouterr().err
+    assert "--ngf 16 (the run has 8)" in capsys.readouterr().err
     assert train_tiny(tmp_path, "--dry-run") == 2
     assert "already holds a run" in capsys.readouterr().err
 

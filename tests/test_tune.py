@@ -46,9 +46,10 @@ def test_tune_measures_caches_and_later_loads_use_it(onnx_model, cache):
     g = Generator.load(onnx_model, device="cpu", threads=2)
     assert g.plan.source == "built-in" and g.plan == tune.default_plan(2)
     before = g.generate(seeds=range(12), output="float")
-    table = g.tune(seconds_per_size=0.05)
-    assert set(table.rates) == {s.label() for s in table.strategies.values()} and not table.differs
-    assert all(set(r) == set(tune.SIZES) and min(r.values()) > 0 for r in table.rates.values())
+    table = g.tune(seconds_per_size=0.05)  # short: fewer strategies may be timed at some sizes
+    assert set(table.rates) <= {s.label() for s in table.strategies.values()} and not table.differs
+    assert all(table.rates[s.label()].keys() == set(tune.SIZES) for _, s in tune.default_plan(2).bands)
+    assert all(min(r.values()) > 0 for r in table.rates.values())
     for size in tune.SIZES:  # the built-in strategy, or one that measured faster
         chosen, holder = g.plan.pick(size).label(), tune.default_plan(2).pick(size).label()
         assert chosen == holder or table.rates[chosen][size] > table.rates[holder][size]

@@ -51,7 +51,9 @@ def truncate_metrics(path: Path, last_step: int) -> None:
 
 
 def save_loss_curve(metrics: list[dict], path: Path) -> None:
-    """Losses and D outputs against steps, as a PNG."""
+    """Losses and D outputs against steps, as a PNG; failures train/watch.py named are dashed lines."""
+    events = [m for m in metrics if "event" in m]
+    metrics = [m for m in metrics if "loss_d" in m]
     if not metrics:
         return
     import matplotlib
@@ -68,6 +70,10 @@ def save_loss_curve(metrics: list[dict], path: Path) -> None:
     ax2.plot(steps, [m["d_x"] for m in metrics], label="D(x)", lw=0.8)
     ax2.plot(steps, [m["d_g_z"] for m in metrics], label="D(G(z))", lw=0.8)
     ax2.set_ylabel("mean D output")
+    for e in events:
+        for ax in (ax1, ax2):
+            ax.axvline(e["step"], color="red", ls="--", lw=0.8)
+        ax1.annotate(e["event"], (e["step"], 1), xycoords=("data", "axes fraction"), color="red", va="top")
     ax2.set_xlabel("step")
     ax2.legend()
     fig.tight_layout()

@@ -19,10 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from dcgan_runtime.files import atomic_write
+from dcgan_runtime.files import atomic_write, not_a_file
 from train.config import TrainConfig
 from train.model import build_discriminator, build_generator
 from train.step import GANStep
+from train.watch import Watch
 
 FORMAT = "dcgan-checkpoint"
 VERSION = 2  # 2 added the sha256 of the content; version 1 files load without that check
@@ -74,8 +75,8 @@ def save_checkpoint(path: Path, state: dict[str, Any], copies: tuple[Path, ...] 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and check a checkpoint. Only tensors and plain data are unpickled: nothing runs."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    if (what := not_a_file(path)) is not None:
+        raise CheckpointError(f"checkpoint {str(path)!r} {what}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for corrupt, truncated or unsafe files
@@ -97,27 +98,37 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 def load_latest_good(checkpoints: Path) -> tuple[dict[str, Any], Path]:
-    """`last.pt`, or else the newest periodic `stepNNNNNN.pt` that loads and can resume a run,
-    warning about each bad file."""
+    """The newest checkpoint that loads and can resume a run, warning about each bad file: `last.pt`,
+    else the newer of the newest good periodic `stepNNNNNN.pt` and `best.pt` (a run killed before its
+    first last.pt still resumes from best.pt)."""
     last = checkpoints / "last.pt"
-    candidates = [last] + sorted(checkpoints.glob("step*.pt"), key=_step_of, reverse=True)
-    errors = []
-    for path in candidates:
+    periodic = sorted(checkpoints.glob("step*.pt"), key=_step_of, reverse=True)
+    errors: list[str] = []
+
+    def good(path: Path) -> dict[str, Any] | None:
         if not path.exists():
-            continue
+            return None
         try:
             state = load_checkpoint(path)
             check_resumable(state, path)
+            return state
         except CheckpointError as e:
-            warnings.warn(f"skipping a bad checkpoint: {e}", stacklevel=2)
+            warnings.warn(f"skipping a bad checkpoint: {e}", stacklevel=3)
             errors.append(str(e))
-            continue
-        if path != last:
-            warnings.warn(f"resuming from {path.name} (step {state['step']}), the newest good checkpoint", stacklevel=2)
-        return state, path
-    raise CheckpointError(
-        f"no usable checkpoint in {str(checkpoints)!r}" + (f": {'; '.join(errors)}" if errors else "")
-    )
+            return None
+
+    if (state := good(last)) is not None:
+        return state, last
+    found = next(((s, p) for p in periodic if (s := good(p)) is not None), None)
+    best = checkpoints / "best.pt"
+    if (best_state := good(best)) is not None and (found is None or best_state["step"] > found[0]["step"]):
+        found = (best_state, best)
+    if found is None:
+        raise CheckpointError(
+            f"no usable checkpoint in {str(checkpoints)!r}" + (f": {'; '.join(errors)}" if errors else "")
+        )
+    warnings.warn(f"resuming from {found[1].name} (step {found[0]['step']}), the newest good checkpoint", stacklevel=2)
+    return found
 
 
 def _first_line(e: BaseException) -> str:
@@ -156,6 +167,7 @@ def training_state(
     optim: dict[str, Any],
     device: torch.device,
     precision: str,
+    watch: dict[str, Any],
 ) -> dict[str, Any]:
     """Everything `--resume` needs to continue bit for bit (the plain modules, not DDP wrappers)."""
     return {
@@ -178,6 +190,7 @@ def training_state(
         },
         "dataset": dataset,
         "precision": precision,
+        "watch": watch,
     }
 
 
@@ -216,6 +229,12 @@ def check_resumable(state: dict[str, Any], path: Path | str) -> TrainConfig:
     best = state.get("best_swd", float("inf"))
     if isinstance(best, bool) or not isinstance(best, (int, float)):
         raise CheckpointError(f"{where!r} has best_swd {best!r}, expected a number")
+    if "watch" in state:  # checkpoints before train/watch.py have none: the watch starts afresh
+        try:
+            Watch().load_state_dict(state["watch"])
+            int(state["watch"]["rewinds"])
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise CheckpointError(f"{where!r} has a damaged failure-watch state") from None
     return cfg
 
 
@@ -243,13 +262,18 @@ def _check_weights(weights: Any, model: nn.Module, what: str, where: str) -> Non
         )
 
 
+def restore_weights(state: dict[str, Any], g: nn.Module, d: nn.Module, step_fn: GANStep) -> None:
+    """Both networks' weights and both optimisers' states from a `training_state` (what a rewind takes)."""
+    g.load_state_dict(state["generator"])
+    d.load_state_dict(state["discriminator"])
+    step_fn.load_state_dict(state["optim"])
+
+
 def restore_training(
     state: dict[str, Any], g: nn.Module, d: nn.Module, step_fn: GANStep, device: torch.device
 ) -> tuple[int, float]:
     """Load a `training_state` back into the models, optimisers and RNGs; return (step, best_swd)."""
-    g.load_state_dict(state["generator"])
-    d.load_state_dict(state["discriminator"])
-    step_fn.load_state_dict(state["optim"])
+    restore_weights(state, g, d, step_fn)
     torch.set_rng_state(state["rng"]["torch"])
     if device.type == "cuda" and state["rng"].get("cuda"):
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])

@@ -12,10 +12,12 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import shutil
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -26,13 +28,24 @@ from torch import nn
 
 from dcgan_runtime.errors import UsageError
 from dcgan_runtime.files import atomic_write, remove_stale_temp_files
-from train import artifacts, conv_path, distributed
-from train.checkpoint import CheckpointError, load_latest_good, restore_training, save_checkpoint, training_state
-from train.config import TrainConfig
-from train.data import DataError, Dataset, load_dataset, to_model_range
-from train.model import build_models, count_params
+from train import artifacts, conv_path, distributed, recipes
+from train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_latest_good,
+    restore_training,
+    restore_weights,
+    save_checkpoint,
+    training_state,
+)
+from train.config import ON_COLLAPSE, RECIPES, TrainConfig
+from train.data import DataError, Dataset, load_dataset, memory_available, to_model_range
+from train.model import build_discriminator, build_generator, build_models, count_params
 from train.sampling import Sampler
 from train.step import DeviceError, Execution, GANStep, pick_execution
+from train.watch import Failure, Watch
+
+REWINDS = 3  # --on-collapse rewind: after this many, the next failure stops the run
 
 EXAMPLES = """examples:
   python -m train --out runs/faces                          # built-in toy faces, 64x64 RGB
@@ -44,7 +57,7 @@ EXAMPLES = """examples:
   torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29400 -m train ...
 """
 # Flags that may change when resuming; every other flag must match the run's saved config.
-RESUMABLE = {"epochs", "max_steps", "checkpoint_every", "sample_every", "device", "threads", "conv"}
+RESUMABLE = {"epochs", "max_steps", "checkpoint_every", "sample_every", "device", "threads", "conv", "on_collapse"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -58,7 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a = p.add_argument
     a("--data", help=f"image folder (searched recursively), IDX file or folder, or 'toyfaces' (default {d.data})")
     a("--num-images", type=int, help=f"toy faces to draw (default {d.num_images})")
-    a("--hflip", action="store_true", default=None, help="random horizontal flips")
+    a(
+        "--hflip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random horizontal flips of the real images (default: the recipe's)",
+    )
     a("--image-size", type=int, choices=(32, 64, 128), help=f"default {d.image_size}")
     a("--channels", type=int, choices=(1, 3), help=f"default {d.channels}")
     a("--nz", type=int, help=f"latent dimension (default {d.nz})")
@@ -74,6 +92,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
     a("--beta1", type=float, help=f"Adam beta1 (default {d.beta1})")
     a("--seed", type=int, help=f"default {d.seed}")
+    a(
+        "--recipe",
+        choices=RECIPES,
+        help=f"paper (Radford et al.), small (DiffAugment + flips), or auto (default): small below "
+        f"{recipes.SMALL_DATA:,} images, else paper. The four flags below override its choices",
+    )
+    a("--augment", help="DiffAugment on D's inputs: comma-separated color,translation,cutout; 'none' for none")
+    a("--label-smoothing", type=float, help="one-sided: D's target for real images is 1 - this (e.g. 0.1)")
+    a("--instance-noise", type=float, help="std of noise on D's inputs, annealed to 0 over the run (e.g. 0.1)")
+    a("--lr-d", type=float, help="D's learning rate (default: --lr; two time scales when they differ)")
     a("--device", choices=("auto", "cpu", "cuda"), help="default auto (CUDA if usable)")
     a("--precision", choices=("auto", "bf16", "fp32"), help="default auto: bf16 where the CPU has it, AMP on CUDA")
     a("--threads", type=int, help="CPU threads (default: torch's choice)")
@@ -92,6 +120,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     a("--checkpoint-every", type=int, help=f"steps between checkpoints (default {d.checkpoint_every})")
     a("--sample-every", type=int, help=f"steps between sample grids (default {d.sample_every})")
+    a(
+        "--on-collapse",
+        choices=ON_COLLAPSE,
+        help=f"when the run fails (D wins, samples collapse, SWD runs away; docs/train.md): stop (save and "
+        f"exit 1), warn and go on, or rewind to best.pt with half D's learning rate (default {d.on_collapse})",
+    )
     a("--out", default="runs/dcgan", help="run directory (default runs/dcgan)")
     a("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
     a("--dry-run", action="store_true", help="one step, every artifact written (a smoke test)")
@@ -102,29 +136,96 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def given(args: argparse.Namespace) -> dict:
     """The config fields the user set on the command line."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    flags = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if flags.get("augment") == "none":
+        flags["augment"] = ""
+    return flags
 
 
 def make_config(args: argparse.Namespace, out: Path) -> tuple[TrainConfig, dict | None]:
     """The run's config and, with --resume, its last checkpoint."""
     flags = given(args)
     if not args.resume:
-        if (out / "checkpoints" / "last.pt").exists():
-            raise UsageError(f"{out} already holds a run: pass --resume to continue it, or pick another --out")
-        cfg = TrainConfig(**flags)
+        check_fresh_out(out)
+        try:
+            cfg = TrainConfig(**flags)
+        except ValueError as e:  # the config names its fields; the user typed flags
+            names = "|".join(f.name for f in dataclasses.fields(TrainConfig))
+            raise UsageError(re.sub(rf"\b({names})(?= must)", lambda m: flag(m.group(1)), str(e))) from None
         if args.dry_run:
             cfg = cfg.replace(max_steps=1, num_images=min(cfg.num_images, cfg.batch_size))
         return cfg, None
     remove_stale_temp_files(out / "checkpoints")
     state, _ = load_latest_good(out / "checkpoints")  # schema-checked: falls back past damaged files
     saved = TrainConfig.from_dict(state["config"])
-    clash = {k: v for k, v in flags.items() if k not in RESUMABLE and getattr(saved, k) != v}
+    if saved.recipe == "auto":  # saved before recipes had names: the paper's, with the run's own options
+        saved = saved.replace(recipe="paper")
+    if flags.get("recipe") == "auto":  # the run's recipe was resolved when it started
+        del flags["recipe"]
+    clash = [k for k, v in flags.items() if k not in RESUMABLE and getattr(saved, k) != v]
     if clash:
+        typed = ", ".join(f"{flag(k)} {flags[k]!r} (the run has {getattr(saved, k)!r})" for k in clash)
         raise UsageError(
-            f"--resume keeps the run's saved config; these flags differ from it: {clash}. "
-            f"Only {sorted(RESUMABLE)} may change on resume."
+            f"--resume keeps the run's saved config, and these flags differ from it: {typed}. Drop them; only "
+            f"{', '.join(flag(k) for k in sorted(RESUMABLE))} may change on resume"
         )
     return saved.replace(**{k: v for k, v in flags.items() if k in RESUMABLE}), state
+
+
+RUN_FILES = {"config.json", "checkpoints", "samples", "metrics.jsonl", "loss.png", "progress.gif", "export"}
+
+
+def flag(field: str) -> str:
+    """The command-line flag of a config field: max_steps -> --max-steps."""
+    return "--" + field.replace("_", "-")
+
+
+def check_fresh_out(out: Path) -> None:
+    """A new run goes in a new or empty folder, or one holding a run that never saved a checkpoint;
+    a run with any checkpoint (last, periodic or best) is continued with --resume, never clobbered."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a file: pick a folder for the run")
+    if not out.is_dir():
+        return
+    saved = sorted(p.name for p in (out / "checkpoints").glob("*.pt")) if (out / "checkpoints").is_dir() else []
+    if saved:
+        raise UsageError(
+            f"--out {str(out)!r} already holds a run (checkpoints/{saved[0]}): pass --resume to continue it, "
+            "or pick another --out"
+        )
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not p.name.startswith("."))
+    if foreign:
+        raise UsageError(
+            f"--out {str(out)!r} holds files that are not a training run's ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}): pick a new or empty folder"
+        )
+
+
+def check_same_data(state: dict, data: Dataset) -> None:
+    """Resume on the data the run started with: the data order (and so an exact resume) depends on it."""
+    saved = state.get("data_order", {}).get("images")
+    if isinstance(saved, int) and saved != len(data):
+        raise UsageError(
+            f"the data has {len(data)} images now, but the run trained on {saved}: resuming would change "
+            f"the data order, and the run would not be the one it was. Restore the data, or start a new run "
+            f"(another --out)"
+        )
+
+
+def check_sizes(cfg: TrainConfig) -> None:
+    """Refuse, before allocating, a model or a toy data set larger than this machine's memory."""
+    with torch.device("meta"):  # shapes only: nothing is allocated, no RNG is drawn
+        params = count_params(build_generator(cfg)) + count_params(build_discriminator(cfg))
+    need = 4 * params * 4  # weights, gradients and Adam's two moments, fp32
+    if cfg.data == "toyfaces":
+        need += cfg.num_images * cfg.channels * cfg.image_size**2
+    have = memory_available()
+    if have is not None and need > have:
+        raise UsageError(
+            f"this model ({params:,} parameters) and its data need about {need / 2**30:.1f} GiB before any "
+            f"activations, but {have / 2**30:.1f} GiB of memory is available: use smaller --nz/--ngf/--ndf"
+            f"{' or --num-images' if cfg.data == 'toyfaces' else ''}"
+        )
 
 
 def steps_plan(cfg: TrainConfig, n_images: int) -> tuple[int, int]:
@@ -164,7 +265,10 @@ class Run:
     d: nn.Module
     step_fn: GANStep
     sampler: Sampler
+    watch: Watch
     step: int = 0
+    rewinds: int = 0  # --on-collapse rewind: how many so far
+    failed: Failure | None = None  # set when --on-collapse stops the run
 
     @property
     def checkpoints(self) -> Path:
@@ -185,6 +289,7 @@ class Run:
             optim=self.step_fn.state_dict(),
             device=self.execution.device,
             precision=self.execution.precision,
+            watch={**self.watch.state_dict(), "rewinds": self.rewinds},
         )
         if best:
             save_checkpoint(self.checkpoints / "best.pt", state)
@@ -194,6 +299,20 @@ class Run:
         save_checkpoint(last, state, copies=(self.checkpoints / f"step{self.step:06d}.pt",) if periodic else ())
         artifacts.save_loss_curve(artifacts.read_metrics(self.out / "metrics.jsonl"), self.out / "loss.png")
         return last
+
+    def rewind(self) -> str:
+        """Back to best.pt's weights and optimiser states, with half D's learning rate; the step,
+        data order and RNG go on. Returns what it did, for the log."""
+        state = load_checkpoint(self.checkpoints / "best.pt")
+        restore_weights(state, distributed.unwrap(self.g), distributed.unwrap(self.d), self.step_fn)
+        for group in self.step_fn.opt_d.param_groups:
+            group["lr"] *= 0.5
+        self.watch, self.rewinds = Watch(), self.rewinds + 1
+        lr = self.step_fn.opt_d.param_groups[0]["lr"]
+        return (
+            f"rewound to best.pt (step {state['step']}), D's learning rate now {lr:.2g} "
+            f"(rewind {self.rewinds} of {REWINDS})"
+        )
 
     def train_step(self) -> dict[str, float]:
         """One optimiser step of G and D on the global batch's share of this rank; returns its scalars."""
@@ -208,7 +327,8 @@ class Run:
         if flip is not None:
             mine = flip[part].to(device)
             real[mine] = real[mine].flip(-1)
-        m = distributed.mean_across(self.step_fn(real, z[part].to(device)), world)
+        noise = cfg.instance_noise * max(0.0, 1.0 - self.step / cfg.noise_steps)
+        m = distributed.mean_across(self.step_fn(real, z[part].to(device), noise), world)
         if not all(math.isfinite(v) for v in m.values()):
             raise FloatingPointError(f"non-finite loss at step {self.step + 1}: {m}")
         return m
@@ -216,11 +336,20 @@ class Run:
 
 def main(argv: list[str] | None = None) -> int:
     code = 1
-    try:
-        code = run_training(parse_args(argv))
-        return code
-    finally:
-        distributed.close(wait=code == 0)  # the run (and its DDP wrappers) is gone by now
+    with warnings.catch_warnings():  # a warning is one line, as an error is (not Python's, with a source line)
+        warnings.showwarning = lambda message, *_args, **_kw: print(f"warning: {message}", file=sys.stderr)
+        try:
+            code = run_training(parse_args(argv))
+            return code
+        except KeyboardInterrupt:  # during set-up (the training loop turns SIGINT into a saved stop)
+            print("\ninterrupted before training started: nothing was trained or saved", file=sys.stderr)
+            code = 128 + signal.SIGINT
+            return code
+        finally:
+            try:
+                distributed.close(wait=code == 0)  # the run (and its DDP wrappers) is gone by now
+            except RuntimeError:  # another rank is gone: this one has said why already
+                pass
 
 
 def run_training(args: argparse.Namespace) -> int:
@@ -238,13 +367,25 @@ def setup(args: argparse.Namespace) -> Run | int:
         world = distributed.init(execution.device.type == "cuda")
         if world.size > 1 and execution.device.type == "cuda":
             execution = Execution(torch.device("cuda", world.local_rank), execution.amp_dtype)
+        if world.size > 1 and cfg.on_collapse == "rewind":
+            raise UsageError("--on-collapse rewind needs a single process: under torchrun use stop or warn")
         if cfg.batch_size % world.size:
             raise UsageError(
                 f"--batch-size {cfg.batch_size} (the global batch) does not split evenly over "
                 f"{world.size} processes: use a multiple of {world.size}"
             )
+        check_sizes(cfg)
         data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.num_images, cfg.seed)
+        if state is None:
+            cfg = recipes.resolve(cfg, len(data), explicit=set(given(args)))
+        else:
+            check_same_data(state, data)
         per_epoch, total = steps_plan(cfg, len(data))
+        if state is not None and total <= state["step"]:
+            raise UsageError(
+                f"the run is at step {state['step']} already, so --max-steps/--epochs ask for no training: "
+                f"pass a larger --max-steps (e.g. --max-steps {state['step'] + 1000})"
+            )
     except (ValueError, DeviceError, CheckpointError) as e:  # DataError and UsageError are ValueErrors
         print(f"error: {e}", file=sys.stderr)
         return 2 if not isinstance(e, CheckpointError) else 1
@@ -284,15 +425,18 @@ def setup(args: argparse.Namespace) -> Run | int:
     g, d = (m.to(execution.device, memory_format=layout) for m in (g, d))
     if world.size > 1:
         g, d = (distributed.wrap(m, world, cfg.sync_bn) for m in (g, d))
-    step_fn = GANStep(g, d, cfg, execution)
-    step, best_swd = (0, float("inf"))
+    step_fn = GANStep(g, d, cfg, execution, world.part(cfg.batch_size))
+    step, best_swd, watch, rewinds = (0, float("inf"), Watch(), 0)
     if state:  # every rank loads the same state into the plain modules (DDP's own parameters, in place)
         gm, dm = distributed.unwrap(g), distributed.unwrap(d)
         step, best_swd = restore_training(state, gm, dm, step_fn, execution.device)
+        if "watch" in state:
+            watch.load_state_dict(state["watch"])
+            rewinds = int(state["watch"]["rewinds"])
         if world.is_main:
             artifacts.truncate_metrics(out / "metrics.jsonl", step)
     sampler = Sampler(data.images, cfg.nz, cfg.seed, execution.device, out / "samples", best_swd)
-    return Run(out, cfg, data, per_epoch, total, execution, world, g, d, step_fn, sampler, step)
+    return Run(out, cfg, data, per_epoch, total, execution, world, g, d, step_fn, sampler, watch, step, rewinds)
 
 
 def loop(run: Run, args: argparse.Namespace) -> int:
@@ -310,7 +454,7 @@ def loop(run: Run, args: argparse.Namespace) -> int:
         print(
             f"data: {run.data.name}, {len(run.data)} images"
             f"{f' ({run.data.skipped} unreadable skipped)' if run.data.skipped else ''}; "
-            f"G {count_params(gm):,} params, D {count_params(distributed.unwrap(run.d)):,}; "
+            f"G {count_params(gm):,} params, D {count_params(distributed.unwrap(run.d)):,}; {recipes.describe(cfg)}; "
             f"{run.execution.device} {run.execution.precision} ({run.execution.conv_path}), "
             f"{torch.get_num_threads()} threads; "
             f"steps {run.step}->{run.total} ({run.per_epoch}/epoch){ranks}",
@@ -330,7 +474,7 @@ def loop(run: Run, args: argparse.Namespace) -> int:
     metrics_file = open(out / "metrics.jsonl", "a") if world.is_main else None
     halted = False
     try:
-        while run.step < run.total and not (halted := distributed.any_across(bool(stop), world)):
+        while run.step < run.total and not (halted := distributed.any_across(bool(stop or run.failed), world)):
             t0 = time.perf_counter()
             m = run.train_step()
             run.step += 1
@@ -342,9 +486,15 @@ def loop(run: Run, args: argparse.Namespace) -> int:
             if metrics_file is not None:
                 log_step(run, row, metrics_file, bar, args.quiet)
     except (FloatingPointError, OSError) as e:  # a diverged run, a full disk: keep the last good checkpoint
+        print(f"\nerror: {e}\nthe run stopped; {last_good(run)}, perhaps with a lower --lr", file=sys.stderr)
+        return 1
+    except RuntimeError as e:
+        if world.size == 1:
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         print(
-            f"\nerror: {e}\nthe run stopped; the last good checkpoint is {run.checkpoints / 'last.pt'} "
-            "(resume from it with --resume, perhaps with a lower --lr)",
+            f"\nerror: rank {world.rank} lost the torchrun job (another process stopped: {first})\n"
+            f"the run stopped; {last_good(run)} once every process can run",
             file=sys.stderr,
         )
         return 1
@@ -355,6 +505,13 @@ def loop(run: Run, args: argparse.Namespace) -> int:
             bar.close()
         if metrics_file is not None:
             metrics_file.close()
+    if halted and run.failed is not None:
+        print(
+            f"stopped at step {run.step} (--on-collapse {cfg.on_collapse}): saved {run.save()}; the best model by "
+            f"SWD is {run.checkpoints / 'best.pt'}. To train on regardless: --resume --on-collapse warn",
+            file=sys.stderr,
+        )
+        return 1
     if halted:
         signum = stop[0] if stop else signal.SIGTERM  # another rank got the signal
         if world.is_main:
@@ -366,11 +523,23 @@ def loop(run: Run, args: argparse.Namespace) -> int:
     return finish(run) if world.is_main else 0
 
 
+def last_good(run: Run) -> str:
+    """What a stopped run keeps, in words: its newest checkpoint, or that none was saved yet."""
+    saved = [p for p in (run.checkpoints / "last.pt", run.checkpoints / "best.pt") if p.is_file()]
+    if not saved:
+        return (
+            f"no checkpoint was saved before it (the first comes at step {min(run.cfg.checkpoint_every, run.total)} "
+            f"or with the first better sample grid): start again"
+        )
+    return f"the last good checkpoint is {saved[0]}: continue with --resume"
+
+
 def log_step(run: Run, row: dict, metrics_file: IO[str], bar, quiet: bool) -> None:
     """Rank 0's bookkeeping after a step: samples and SWD (best.pt), metrics.jsonl, progress, checkpoints."""
     step, cfg = run.step, run.cfg
     if step % cfg.sample_every == 0 or step == run.total:
         row["swd"] = run.sampler(distributed.unwrap(run.g), step)
+        row["spread"] = run.sampler.last_spread
         if run.sampler.improves(row["swd"]):  # keep the best model: late mode collapse cannot cost it
             run.save(best=True)
         if quiet:
@@ -381,6 +550,9 @@ def log_step(run: Run, row: dict, metrics_file: IO[str], bar, quiet: bool) -> No
                 file=sys.stderr,
             )
     metrics_file.write(json.dumps(row) + "\n")
+    failure = run.watch.observe(row)
+    if failure is not None:
+        react(run, failure, metrics_file, bar)
     if bar is not None:
         bar.update(1)
         bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", img_s=row["images_per_s"])
@@ -388,6 +560,24 @@ def log_step(run: Run, row: dict, metrics_file: IO[str], bar, quiet: bool) -> No
         metrics_file.flush()
         check_finite_weights(distributed.unwrap(run.g), distributed.unwrap(run.d), step)
         run.save()
+
+
+def react(run: Run, failure: Failure, metrics_file: IO[str], bar) -> None:
+    """One line naming the failure (also in metrics.jsonl), then what --on-collapse asks for."""
+    action = run.cfg.on_collapse
+    if action == "rewind" and run.rewinds >= REWINDS:
+        action, note = "stop", f"; {REWINDS} rewinds did not help, so the run stops"
+    elif action == "rewind" and not (run.checkpoints / "best.pt").is_file():
+        action, note = "stop", "; no best.pt to rewind to yet, so the run stops"
+    else:
+        note = ""
+    if action == "rewind":
+        note = "; " + run.rewind()
+    line = f"{failure.message}{note}"
+    metrics_file.write(json.dumps({**failure.row(), "message": line, "action": action}) + "\n")
+    (bar.write if bar is not None else lambda text: print(text, file=sys.stderr))(f"warning: step {run.step}: {line}")
+    if action == "stop":
+        run.failed = failure
 
 
 def finish(run: Run) -> int:
@@ -407,7 +597,3 @@ def finish(run: Run) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,11 +14,26 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from dcgan_runtime.metadata import MAX_LATENT_DIM
+
 IMAGE_SIZES = (32, 64, 128)
 CHANNELS = (1, 3)
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
 CONV_PATHS = ("auto", "onednn-cl", "onednn", "native")
+# bounds that keep one typo from asking for terabytes (the model's size is also checked against memory)
+LIMITS = {
+    "nz": MAX_LATENT_DIM,
+    "ngf": 4096,
+    "ndf": 4096,
+    "batch_size": 65_536,
+    "num_images": 10_000_000,
+    "threads": 1024,
+}
+LIMITS |= {"epochs": 10**9, "max_steps": 10**12}
+RECIPES = ("auto", "paper", "small")  # train/recipes.py
+AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's ops (train/augment.py)
+ON_COLLAPSE = ("stop", "warn", "rewind")  # train/watch.py
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,13 @@ class TrainConfig:
     beta1: float = 0.5  # Adam beta1
     beta2: float = 0.999  # Adam beta2
     seed: int = 0  # seeds data order, weights, noise and the toy faces
+    # the recipe (train/recipes.py; docs/train.md "When training fails")
+    recipe: str = "auto"  # paper, small, or auto (small below recipes.SMALL_DATA images): sets the five below
+    augment: str = ""  # DiffAugment for D's inputs, real and fake: comma-separated color,translation,cutout
+    label_smoothing: float = 0.0  # one-sided: D's target for real images is 1 - this
+    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs, falling linearly to 0 over noise_steps
+    noise_steps: int = 2000  # steps over which instance noise anneals to 0 (fixed: resume stays exact)
+    lr_d: float = 0.0  # D's learning rate (0: lr): two time scales when they differ
     # machinery
     device: str = "auto"  # auto, cpu or cuda
     precision: str = "auto"  # auto (bf16 where the CPU has it, AMP on CUDA), bf16 or fp32
@@ -49,6 +71,7 @@ class TrainConfig:
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch, not each rank's share
     checkpoint_every: int = 500  # steps between checkpoints (last.pt is always kept)
     sample_every: int = 100  # steps between fixed-noise sample grids
+    on_collapse: str = "warn"  # when train/watch.py names a failure: stop, warn (and go on) or rewind to best.pt
 
     def __post_init__(self) -> None:
         wrong = [
@@ -62,16 +85,21 @@ class TrainConfig:
             if f.type == "float":
                 object.__setattr__(self, f.name, float(getattr(self, f.name)))
         problems = []
+        if not self.data.strip():
+            problems.append("data must name an image folder, an IDX file or 'toyfaces', got an empty string")
         if self.image_size not in IMAGE_SIZES:
             problems.append(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
         if self.channels not in CHANNELS:
             problems.append(f"channels must be 1 or 3, got {self.channels}")
-        for name in ("nz", "ngf", "ndf", "batch_size", "num_images", "checkpoint_every", "sample_every"):
+        for name in ("nz", "ngf", "ndf", "batch_size", "num_images", "checkpoint_every", "sample_every", "noise_steps"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("epochs", "max_steps", "threads"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
+        for name, most in LIMITS.items():
+            if getattr(self, name) > most:
+                problems.append(f"{name} must be at most {most:,}, got {getattr(self, name):,}")
         if self.epochs == 0 and self.max_steps == 0:
             problems.append("set epochs or max_steps above 0")
         if not 0 < self.lr < 1:
@@ -86,6 +114,19 @@ class TrainConfig:
             problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.conv not in CONV_PATHS:
             problems.append(f"conv must be one of {CONV_PATHS}, got {self.conv!r}")
+        if self.recipe not in RECIPES:
+            problems.append(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
+        parts = [p for p in self.augment.split(",") if p]
+        if any(p not in AUGMENTS for p in parts) or len(set(parts)) != len(parts):
+            problems.append(f"augment must be a comma-separated subset of {','.join(AUGMENTS)}, got {self.augment!r}")
+        if not 0 <= self.label_smoothing < 0.5:
+            problems.append(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if not 0 <= self.instance_noise <= 2:
+            problems.append(f"instance_noise must be in [0, 2], got {self.instance_noise}")
+        if not 0 <= self.lr_d < 1:
+            problems.append(f"lr_d must be in [0, 1) (0: the same as lr), got {self.lr_d}")
+        if self.on_collapse not in ON_COLLAPSE:
+            problems.append(f"on_collapse must be one of {ON_COLLAPSE}, got {self.on_collapse!r}")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
 

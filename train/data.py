@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from train.toyfaces import make_toyfaces
 
@@ -83,7 +83,8 @@ def _find_images(root: Path) -> list[Path]:
 
 
 def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
-    """One image file -> uint8 (C, H, W): first frame, alpha over BACKGROUND, centre crop, resize.
+    """One image file -> uint8 (C, H, W) as a viewer shows it: first frame, EXIF orientation applied,
+    transparency (an alpha channel or a transparent colour key) over BACKGROUND, centre crop, resize.
 
     Raises OSError for what is not a readable regular file, and ValueError for images of more than
     MAX_PIXELS pixels (checked from the header, before decoding; JPEGs decode at a reduced scale
@@ -99,9 +100,14 @@ def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
                 f"{im.size[0]}x{im.size[1]} pixels is more than the {MAX_PIXELS:,} this loader decodes: shrink the file"
             )
         im.load()
+        im = ImageOps.exif_transpose(im)  # as a viewer shows it: photos carry their rotation in EXIF
+        keyed = "transparency" in im.info  # a transparent colour (palette, grey or RGB), not an alpha channel
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale to 8 bits
+            key = im.info.get("transparency")
             im = Image.fromarray((np.asarray(im, dtype=np.uint32) // 257).clip(0, 255).astype(np.uint8))
-        if im.mode == "P" or im.mode in ("LA", "PA", "RGBa", "La"):
+            if isinstance(key, int):
+                im.info["transparency"] = key // 257
+        if im.mode == "P" or im.mode in ("LA", "PA", "RGBa", "La") or (keyed and im.mode in ("L", "RGB")):
             im = im.convert("RGBA")
         if im.mode == "RGBA":
             canvas = Image.new("RGB", im.size, BACKGROUND)
@@ -118,28 +124,56 @@ def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
 
 
 def _load_folder(root: Path, image_size: int, channels: int) -> Dataset:
+    """Decode every image straight into one preallocated uint8 array (one copy of the pixels, no
+    list-then-stack), after checking that the array fits in the memory available."""
     files = _find_images(root)
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(root)!r}")
+    need = len(files) * channels * image_size**2
+    have = memory_available()
+    if have is not None and need > 0.8 * have:
+        raise DataError(
+            f"the {len(files):,} images under {str(root)!r} decode to {need / 2**30:.1f} GiB at --image-size "
+            f"{image_size}, more than the {0.8 * have / 2**30:.1f} GiB of memory this run can use (80% of what "
+            "is available): train at a smaller --image-size, or on a subset of the folder"
+        )
+    images = np.empty((len(files), channels, image_size, image_size), np.uint8)
 
-    def read(p: Path) -> np.ndarray | str:
+    def read(i: int) -> str | None:
         try:
-            return load_image(p, image_size, channels)
+            images[i] = load_image(files[i], image_size, channels)
+            return None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # truncated, empty, not an image
-            return f"{p}: {type(e).__name__}: {e}"
+            return f"{files[i]}: {type(e).__name__}: {e}"
 
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-        results = list(pool.map(read, files))
-    images = [r for r in results if not isinstance(r, str)]
-    errors = [r for r in results if isinstance(r, str)]
+        results = list(pool.map(read, range(len(files))))
+    errors = [r for r in results if r is not None]
     if errors:
         warnings.warn(
             f"skipped {len(errors)} of {len(files)} files that could not be read as images (first: {errors[0]})",
             stacklevel=2,
         )
-    if not images:
+    if len(errors) == len(files):
         raise DataError(f"none of the {len(files)} image files under {str(root)!r} could be read")
-    return Dataset(torch.from_numpy(np.stack(images)), root.name, skipped=len(errors))
+    kept = 0
+    for i, r in enumerate(results):  # close the gaps in place: still one copy
+        if r is None:
+            if i != kept:
+                images[kept] = images[i]
+            kept += 1
+    return Dataset(torch.from_numpy(images[:kept]), root.name, skipped=len(errors))
+
+
+def memory_available() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None where the system has no such file)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 # ---------------------------------------------------------------- IDX (MNIST format)

@@ -3,7 +3,8 @@
 Every `--sample-every` steps the eval-mode generator draws seeds 0-63 (the images `dcgan generate
 --seeds 0-63` makes from the export) into `samples/stepNNNNNN.png`, and 256 samples are scored by
 SWD against 256 real images; a new best score saves `best.pt`, so late mode collapse cannot cost
-the best model.
+the best model. The grid's spread (its images' mean distance to their mean image, over the same of
+64 real images) falls towards 0 when the samples collapse into one.
 """
 
 from __future__ import annotations
@@ -43,15 +44,19 @@ class Sampler:
         self.real = real[np.random.RandomState([seed, 7]).permutation(len(real))[:n]].numpy()
         self.z = artifacts.fixed_latents(range(max(n, len(SAMPLE_SEEDS))), nz).to(device)
         self.samples_dir, self.best = samples_dir, best
+        self.real_spread = spread(self.real[: len(SAMPLE_SEEDS)])
+        self.last_spread = float("nan")  # the latest grid's spread relative to the real images'
 
     def __call__(self, g: nn.Module, step: int) -> float:
-        """Save step's grid and return its SWD (x1e3) against the real images."""
+        """Save step's grid and return its SWD (x1e3) against the real images (`last_spread` set too)."""
         g.eval()  # the running statistics: what export ships
         with torch.no_grad():
             images = torch.cat([g(self.z[i : i + 128]) for i in range(0, len(self.z), 128)]).float().cpu()
         g.train()
         artifacts.save_samples(images[: len(SAMPLE_SEEDS)], self.samples_dir / f"step{step:06d}.png")
-        return swd(pixels(images[: len(self.real)]), self.real)["mean"]
+        fake = pixels(images[: max(len(self.real), len(SAMPLE_SEEDS))])
+        self.last_spread = round(spread(fake[: len(SAMPLE_SEEDS)]) / max(self.real_spread, 1e-6), 4)
+        return swd(fake[: len(self.real)], self.real)["mean"]
 
     def improves(self, score: float) -> bool:
         """Whether `score` beats the best so far (and becomes it)."""
@@ -59,3 +64,9 @@ class Sampler:
             self.best = score
             return True
         return False
+
+
+def spread(images: np.ndarray) -> float:
+    """Mean RMS distance (in [0, 1] pixel units) of uint8 images from their mean image."""
+    x = images.reshape(len(images), -1).astype(np.float32) / 255
+    return float(np.sqrt(((x - x.mean(axis=0)) ** 2).mean(axis=1)).mean())

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from train.augment import diff_augment, instance_noise
 from train.config import TrainConfig
 
 
@@ -79,6 +80,11 @@ def pick_execution(cfg: TrainConfig) -> Execution:
 class GANStep:
     """Call with a real batch (float, [-1, 1]) and latents; returns the step's scalars.
 
+    The recipe's options act on D's inputs and targets: DiffAugment on every image D sees (a fresh
+    draw for each of its three passes), instance noise of std `noise` (the caller anneals it), a
+    one-sided smoothed target for real images, and D's own learning rate. `part` is this process's
+    share of the global batch (the random draws are the global batch's, so ranks agree).
+
     >>> from train.model import build_models
     >>> cfg = TrainConfig(image_size=32, ngf=8, ndf=8, batch_size=4)
     >>> g, d = build_models(cfg)
@@ -87,10 +93,12 @@ class GANStep:
     ['d_g_z', 'd_x', 'loss_d', 'loss_g']
     """
 
-    def __init__(self, g: nn.Module, d: nn.Module, cfg: TrainConfig, execution: Execution):
+    def __init__(self, g: nn.Module, d: nn.Module, cfg: TrainConfig, execution: Execution, part: slice | None = None):
         self.g, self.d, self.execution = g, d, execution
+        self.augment, self.real_label, self.batch = cfg.augment, 1.0 - cfg.label_smoothing, cfg.batch_size
+        self.part = part or slice(0, cfg.batch_size)
         self.opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        self.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d or cfg.lr, betas=(cfg.beta1, cfg.beta2))
         fp16 = execution.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16) if fp16 else None
 
@@ -107,26 +115,32 @@ class GANStep:
             self.scaler.scale(loss).backward()
             self.scaler.step(opt)
 
-    def __call__(self, real: torch.Tensor, z: torch.Tensor) -> dict[str, float]:
+    def __call__(self, real: torch.Tensor, z: torch.Tensor, noise: float = 0.0) -> dict[str, float]:
         if self.execution.onednn:
-            return self._step(real, z)
+            return self._step(real, z, noise)
         was = torch.backends.mkldnn.enabled  # flags() would also reset oneDNN's other settings
         torch.backends.mkldnn.enabled = False
         try:
-            return self._step(real, z)
+            return self._step(real, z, noise)
         finally:
             torch.backends.mkldnn.enabled = was
 
-    def _step(self, real: torch.Tensor, z: torch.Tensor) -> dict[str, float]:
+    def _seen_by_d(self, x: torch.Tensor, noise: float) -> torch.Tensor:
+        """What D is shown of `x`: augmented, then noised, as the recipe says (nothing drawn otherwise)."""
+        if self.augment:
+            x = diff_augment(x, self.augment, self.batch, self.part)
+        return instance_noise(x, noise, self.batch, self.part)
+
+    def _step(self, real: torch.Tensor, z: torch.Tensor, noise: float) -> dict[str, float]:
         if self.execution.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
         # (1) D: maximise log D(x) + log(1 - D(G(z)))
         with self._autocast():
             fake = self.g(z)
-            out_real = self.d(real).float()
-            out_fake = self.d(fake.detach()).float()
+            out_real = self.d(self._seen_by_d(real, noise)).float()
+            out_fake = self.d(self._seen_by_d(fake.detach(), noise)).float()
             loss_d = F.binary_cross_entropy_with_logits(
-                out_real, torch.ones_like(out_real)
+                out_real, torch.full_like(out_real, self.real_label)
             ) + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake))
         self._backward_step(loss_d, self.opt_d)
         # (2) G: maximise log D(G(z)) against the updated D; D's weights need no gradients here, so under
@@ -134,7 +148,7 @@ class GANStep:
         self.d.requires_grad_(False)
         try:
             with self._autocast():
-                out = getattr(self.d, "module", self.d)(fake).float()
+                out = getattr(self.d, "module", self.d)(self._seen_by_d(fake, noise)).float()
                 loss_g = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
             self._backward_step(loss_g, self.opt_g)
         finally:

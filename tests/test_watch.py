@@ -1,0 +1,176 @@
+"""Training that fails is named, and the small-data recipe: the failure watch on logged runs, the
+`--on-collapse` actions, DiffAugment and instance noise under DDP shares and `--resume`, recipes.
+
+tests/data/metrics_twemoji_*.jsonl.gz are two real runs' logs (python -m benchmarks.recipes --sets
+twemoji --recipes paper,hflip: 2,500 steps at batch 64 on the 3,786 Twemoji images, demo widths):
+the paper's recipe, where D won from step ~200 and the samples stayed one blob for 1,000 steps
+(collapsing), and the same with flips, which learned (healthy).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from support import train_tiny
+from train import augment, recipes
+from train.checkpoint import load_checkpoint
+from train.config import AUGMENTS, TrainConfig
+from train.watch import WINDOW, Watch, replay
+
+DATA = Path(__file__).parent / "data"
+
+
+def logged(name: str) -> list[dict]:
+    with gzip.open(DATA / f"metrics_twemoji_{name}.jsonl.gz", "rt") as f:
+        return [json.loads(line) for line in f]
+
+
+# ------------------------------------------------------------------ the watch, on real runs' logs
+
+
+def test_a_collapsing_run_is_named_within_a_few_hundred_steps():
+    failures = replay(logged("collapsing"))
+    assert [f.kind for f in failures][:2] == ["d-wins", "collapse"]
+    first = failures[0]
+    assert first.step <= 400 and "the discriminator has won" in first.message and "--recipe small" in first.message
+    assert len(failures) <= 3  # once per failure, not once per step
+
+
+def test_a_healthy_run_is_left_alone():
+    assert replay(logged("healthy")) == []
+
+
+def test_the_watch_resumes_where_it_stopped():
+    rows = logged("collapsing")
+    straight = replay(rows)
+    first, rest = Watch(), Watch()
+    found = [f for f in map(first.observe, rows[:250]) if f]
+    state = json.loads(json.dumps(first.state_dict()))  # plain data, as a checkpoint holds it
+    rest.load_state_dict(state)
+    found += [f for f in map(rest.observe, rows[250:]) if f]
+    assert found == straight
+
+
+def test_runaway_quality_is_named():
+    rows = [{"step": s, "d_x": 0.6, "d_g_z": 0.3, "loss_g": 1.0} for s in range(1, 2001)]
+    for r in rows:
+        if r["step"] % 100 == 0:
+            r["swd"] = 50.0 if r["step"] <= 1000 else 200.0
+            r["spread"] = 0.9
+    failures = replay(rows)
+    assert [f.kind for f in failures] == ["runaway"]
+    assert 1300 <= failures[0].step <= 1400 and "50.0 at step" in failures[0].message
+
+
+def test_event_lines_replay_as_nothing():
+    assert Watch().observe({"step": 5, "event": "d-wins", "message": "x"}) is None
+
+
+# ------------------------------------------------------------------ --on-collapse in a run
+
+LOSING = ("--lr", "1e-6", "--lr-d", "5e-3", "--recipe", "paper", "--sample-every", "50", "--max-steps", "900")
+
+
+def events(run: Path) -> list[dict]:
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "event" in r]
+
+
+def test_on_collapse_stop_saves_and_exits_1(tmp_path, capsys):
+    assert train_tiny(tmp_path, *LOSING, "--on-collapse", "stop") == 1
+    err = capsys.readouterr().err
+    found = events(tmp_path)
+    assert len(found) == 1 and found[0]["event"] in ("d-wins", "collapse") and found[0]["action"] == "stop"
+    step = found[0]["step"]
+    assert WINDOW <= step < 900 and f"stopped at step {step} (--on-collapse stop)" in err
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == step
+
+
+def test_on_collapse_rewind_halves_d_lr_and_gives_up_after_three(tmp_path, capsys):
+    code = train_tiny(tmp_path, *LOSING, "--on-collapse", "rewind")
+    found = events(tmp_path)
+    actions = [e["action"] for e in found]
+    assert actions[:3] == ["rewind"] * 3, found  # G hardly learns (lr 1e-6): every rewind fails again
+    assert "D's learning rate now 0.0025" in found[0]["message"] and "rewind 3 of 3" in found[2]["message"]
+    assert code == 1 and actions[3] == "stop" and "3 rewinds did not help" in found[3]["message"]
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["watch"]["rewinds"] == actions.count("rewind")
+    assert state["optim"]["opt_d"]["param_groups"][0]["lr"] == pytest.approx(5e-3 / 2 ** actions.count("rewind"))
+
+
+# ------------------------------------------------------------------ DiffAugment and instance noise
+
+
+def test_augment_names_match_the_config():
+    assert set(augment._OPS) == set(AUGMENTS)
+
+
+@pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
+def test_a_ranks_share_equals_its_rows_of_the_whole_batch(policy):
+    x = torch.randn(8, 3, 16, 16)
+    torch.manual_seed(3)
+    whole = augment.diff_augment(x, policy, 8, slice(0, 8))
+    torch.manual_seed(3)
+    second = augment.diff_augment(x[4:], policy, 8, slice(4, 8))
+    assert torch.equal(whole[4:], second)
+    torch.manual_seed(3)
+    noisy = augment.instance_noise(x, 0.1, 8, slice(0, 8))
+    torch.manual_seed(3)
+    assert torch.equal(noisy[:4], augment.instance_noise(x[:4], 0.1, 8, slice(0, 4)))
+
+
+def test_augment_changes_images_and_passes_gradients():
+    x = torch.rand(4, 3, 16, 16, requires_grad=True)
+    torch.manual_seed(0)
+    y = augment.diff_augment(x, "color,translation,cutout", 4, slice(0, 4))
+    assert y.shape == x.shape and not torch.equal(y, x)
+    assert (y == 0).any()  # cutout and translation's zero (mid-grey) fill
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "recipe", [("--recipe", "small"), ("--recipe", "paper", "--instance-noise", "0.2", "--label-smoothing", "0.1")]
+)
+def test_resume_is_bit_exact_with_the_recipes_options(recipe, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert train_tiny(straight, *recipe, "--max-steps", "6", "--lr-d", "3e-4") == 0
+    assert train_tiny(split, *recipe, "--max-steps", "3", "--lr-d", "3e-4") == 0
+    assert train_tiny(split, "--max-steps", "6", "--resume") == 0
+    a, b = (load_checkpoint(r / "checkpoints" / "last.pt") for r in (straight, split))
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+    assert all(torch.equal(a["discriminator"][k], b["discriminator"][k]) for k in a["discriminator"])
+
+
+# ------------------------------------------------------------------ recipes
+
+
+def test_auto_picks_by_data_size_and_typed_flags_win():
+    assert recipes.resolve(TrainConfig(), images=recipes.SMALL_DATA - 1, explicit=set()).recipe == "small"
+    assert recipes.resolve(TrainConfig(), images=recipes.SMALL_DATA, explicit=set()).recipe == "paper"
+    cfg = recipes.resolve(TrainConfig(hflip=False, augment="color"), images=100, explicit={"hflip", "augment"})
+    assert (cfg.recipe, cfg.hflip, cfg.augment) == ("small", False, "color")
+    paper = recipes.resolve(TrainConfig(recipe="paper"), images=100, explicit={"recipe"})
+    assert paper.augment == "" and not paper.hflip and recipes.describe(paper) == "recipe paper"
+
+
+def test_the_recipe_is_saved_in_the_checkpoint_and_the_export(tiny_run, exported):
+    from dcgan_runtime.metadata import Metadata
+
+    saved = TrainConfig.from_dict(load_checkpoint(tiny_run / "checkpoints" / "last.pt")["config"])
+    assert saved.recipe == "small" and saved.augment == "color,translation,cutout"  # 64 toy faces: small data
+    import onnx
+
+    model = onnx.load(str(exported / "generator.onnx"))
+    meta = Metadata.from_json(next(p.value for p in model.metadata_props if p.key == "dcgan"))
+    assert meta.training_config["recipe"] == "small"
+    assert "recipe" in (exported / "README.md").read_text()
+
+
+def test_unknown_augment_is_one_clear_error(tmp_path, capsys):
+    assert train_tiny(tmp_path, "--augment", "colour") == 2
+    assert "--augment must be a comma-separated subset of color,translation,cutout" in capsys.readouterr().err
