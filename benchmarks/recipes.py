@@ -38,8 +38,9 @@ RECIPES = {  # name -> the flags that make it (each option alone on top of the p
     "diffaugment": ["--recipe", "paper", "--augment", "color,translation,cutout"],
     "label-smoothing": ["--recipe", "paper", "--label-smoothing", "0.1"],
     "instance-noise": ["--recipe", "paper", "--instance-noise", "0.1"],
-    "ttur": ["--recipe", "paper", "--lr", "1e-4", "--lr-d", "4e-4"],
+    "ttur": ["--recipe", "paper", "--lr", "1e-4", "--lr-d", "4e-4"],  # two time scales (Heusel et al. 2017)
     "small": ["--recipe", "small"],
+    "paper-rewind": ["--recipe", "paper", "--on-collapse", "rewind"],  # the paper's, rewound when it fails
 }
 # name -> (data path under the shared folder or a subset size, training flags, evaluation data)
 SETS = {
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         for recipe in recipes:
             results.append(run_one(name, recipe, a.steps, out))
             print(f"{name} {recipe}: SWD {results[-1]['swd_x1e3']} (best step {results[-1]['best_step']})", flush=True)
+    earlier = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else []
+    mine = {(r["set"], r["recipe"]) for r in results}
+    results = [r for r in earlier if (r["set"], r["recipe"]) not in mine] + results  # runs of other calls kept
     atomic_write(out / "results.json", json.dumps(results, indent=1).encode())
     atomic_write(out / "results.md", table(results).encode())
     grids(results, out)

@@ -48,6 +48,24 @@ def quality(source: Path, state: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def recipe_line(meta: Metadata) -> str:
+    """How it was trained, in one sentence: the paper's recipe, or the small-data one and its options."""
+    cfg = meta.training_config
+    recipe = cfg.get("recipe")
+    if recipe not in ("paper", "small"):
+        return ""
+    options = [
+        f"DiffAugment ({cfg['augment']})" if cfg.get("augment") else "",
+        "horizontal flips" if cfg.get("hflip") else "",
+        f"one-sided label smoothing {cfg['label_smoothing']}" if cfg.get("label_smoothing") else "",
+        f"instance noise {cfg['instance_noise']}" if cfg.get("instance_noise") else "",
+        f"D's learning rate {cfg['lr_d']}" if cfg.get("lr_d") else "",
+    ]
+    shown = ", ".join(o for o in options if o)
+    name = "the paper's recipe" if recipe == "paper" else "the small-data recipe"
+    return f"Trained with {name}" + (f": {shown}." if shown else ".")
+
+
 def dataset_id(meta: Metadata) -> str | None:
     """The Hub dataset behind a local data folder, where one is known."""
     name = Path(meta.dataset.rstrip("/")).name.lower()
@@ -117,7 +135,7 @@ def _body(
         f"A DCGAN generator (Radford, Metz and Chintala, ICLR 2016) that maps a {meta.latent_dim}-d standard-normal "
         f"latent to a {meta.image_size}x{meta.image_size} {colour} image, trained for {meta.training_steps:,} steps "
         f"on `{meta.dataset or 'unknown data'}` and exported to ONNX and TorchScript by `python -m export` "
-        f"({meta.producer}). BatchNorm is folded into the transposed convolutions.",
+        f"({meta.producer}). BatchNorm is folded into the transposed convolutions. {recipe_line(meta)}",
         "",
         f"![64 samples: seeds 0-63]({SAMPLE})",
         "",

@@ -168,7 +168,7 @@ def test_the_recipe_is_saved_in_the_checkpoint_and_the_export(tiny_run, exported
     model = onnx.load(str(exported / "generator.onnx"))
     meta = Metadata.from_json(next(p.value for p in model.metadata_props if p.key == "dcgan"))
     assert meta.training_config["recipe"] == "small"
-    assert "recipe" in (exported / "README.md").read_text()
+    assert "Trained with the small-data recipe: DiffAugment" in (exported / "README.md").read_text()
 
 
 def test_unknown_augment_is_one_clear_error(tmp_path, capsys):

@@ -1,7 +1,9 @@
 """Train a DCGAN: `python -m train --help`.
 
 Writes a run directory: config.json, checkpoints/last.pt (+ periodic), samples/*.png (fixed-noise
-grids), metrics.jsonl, loss.png and progress.gif. `--resume` continues a run exactly. Under
+grids), metrics.jsonl, loss.png and progress.gif. `--resume` continues a run exactly. Below 10,000
+images the small-data recipe (DiffAugment, flips) is the default; a run that fails (D wins, the
+samples collapse, the SWD runs away) is named in one line as it happens (docs/train.md). Under
 `torchrun --nproc_per_node=N -m train ...` it trains with DDP (NCCL on GPUs, gloo on CPUs):
 --batch-size is the global batch, split evenly over the N ranks; rank 0 alone writes the run.
 """
@@ -11,46 +13,39 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import re
 import shutil
 import signal
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import numpy as np
 import torch
-from torch import nn
 
 from dcgan_runtime.errors import UsageError
 from dcgan_runtime.files import atomic_write, remove_stale_temp_files
 from train import artifacts, conv_path, distributed, recipes
 from train.checkpoint import (
     CheckpointError,
-    load_checkpoint,
     load_latest_good,
     restore_training,
-    restore_weights,
-    save_checkpoint,
-    training_state,
 )
 from train.config import ON_COLLAPSE, RECIPES, TrainConfig
-from train.data import DataError, Dataset, load_dataset, memory_available, to_model_range
-from train.model import build_discriminator, build_generator, build_models, count_params
+from train.data import load_dataset
+from train.model import build_models, count_params
+from train.preflight import check_fresh_out, check_same_data, check_sizes, flag, steps_plan
+from train.run import REWINDS, Run, check_finite_weights
 from train.sampling import Sampler
 from train.step import DeviceError, Execution, GANStep, pick_execution
 from train.watch import Failure, Watch
-
-REWINDS = 3  # --on-collapse rewind: after this many, the next failure stops the run
 
 EXAMPLES = """examples:
   python -m train --out runs/faces                          # built-in toy faces, 64x64 RGB
   python -m train --data ../shared/data/fashion-mnist --image-size 32 --channels 1 --epochs 5 --out runs/fmnist
   python -m train --data path/to/images --max-steps 20000 --checkpoint-every 1000 --out runs/mine
+  python -m train --data path/to/emoji --recipe paper --on-collapse stop --out runs/paper   # the paper's recipe
   python -m train --out runs/faces --resume --max-steps 4000   # continue (and extend) a run
   python -m train --dry-run --out /tmp/smoke                # one step, every artifact written
   torchrun --nproc_per_node=4 -m train --batch-size 512 --sync-bn --out runs/ddp   # 4 GPUs, 128 each
@@ -170,168 +165,6 @@ def make_config(args: argparse.Namespace, out: Path) -> tuple[TrainConfig, dict 
             f"{', '.join(flag(k) for k in sorted(RESUMABLE))} may change on resume"
         )
     return saved.replace(**{k: v for k, v in flags.items() if k in RESUMABLE}), state
-
-
-RUN_FILES = {"config.json", "checkpoints", "samples", "metrics.jsonl", "loss.png", "progress.gif", "export"}
-
-
-def flag(field: str) -> str:
-    """The command-line flag of a config field: max_steps -> --max-steps."""
-    return "--" + field.replace("_", "-")
-
-
-def check_fresh_out(out: Path) -> None:
-    """A new run goes in a new or empty folder, or one holding a run that never saved a checkpoint;
-    a run with any checkpoint (last, periodic or best) is continued with --resume, never clobbered."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {str(out)!r} is a file: pick a folder for the run")
-    if not out.is_dir():
-        return
-    saved = sorted(p.name for p in (out / "checkpoints").glob("*.pt")) if (out / "checkpoints").is_dir() else []
-    if saved:
-        raise UsageError(
-            f"--out {str(out)!r} already holds a run (checkpoints/{saved[0]}): pass --resume to continue it, "
-            "or pick another --out"
-        )
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not p.name.startswith("."))
-    if foreign:
-        raise UsageError(
-            f"--out {str(out)!r} holds files that are not a training run's ({', '.join(foreign[:3])}"
-            f"{', ...' if len(foreign) > 3 else ''}): pick a new or empty folder"
-        )
-
-
-def check_same_data(state: dict, data: Dataset) -> None:
-    """Resume on the data the run started with: the data order (and so an exact resume) depends on it."""
-    saved = state.get("data_order", {}).get("images")
-    if isinstance(saved, int) and saved != len(data):
-        raise UsageError(
-            f"the data has {len(data)} images now, but the run trained on {saved}: resuming would change "
-            f"the data order, and the run would not be the one it was. Restore the data, or start a new run "
-            f"(another --out)"
-        )
-
-
-def check_sizes(cfg: TrainConfig) -> None:
-    """Refuse, before allocating, a model or a toy data set larger than this machine's memory."""
-    with torch.device("meta"):  # shapes only: nothing is allocated, no RNG is drawn
-        params = count_params(build_generator(cfg)) + count_params(build_discriminator(cfg))
-    need = 4 * params * 4  # weights, gradients and Adam's two moments, fp32
-    if cfg.data == "toyfaces":
-        need += cfg.num_images * cfg.channels * cfg.image_size**2
-    have = memory_available()
-    if have is not None and need > have:
-        raise UsageError(
-            f"this model ({params:,} parameters) and its data need about {need / 2**30:.1f} GiB before any "
-            f"activations, but {have / 2**30:.1f} GiB of memory is available: use smaller --nz/--ngf/--ndf"
-            f"{' or --num-images' if cfg.data == 'toyfaces' else ''}"
-        )
-
-
-def steps_plan(cfg: TrainConfig, n_images: int) -> tuple[int, int]:
-    """(steps per epoch, total steps)."""
-    per_epoch = n_images // cfg.batch_size
-    if per_epoch == 0:
-        raise DataError(f"the data set has {n_images} images, fewer than --batch-size {cfg.batch_size}: lower it")
-    return per_epoch, cfg.max_steps or cfg.epochs * per_epoch
-
-
-def batch_indices(cfg: TrainConfig, n_images: int, per_epoch: int, step: int) -> torch.Tensor:
-    """Data order is a pure function of (seed, step): epoch e shuffles with RandomState([seed, e])."""
-    epoch, pos = divmod(step, per_epoch)
-    perm = np.random.RandomState([cfg.seed, epoch]).permutation(n_images)
-    return torch.from_numpy(perm[pos * cfg.batch_size : (pos + 1) * cfg.batch_size])
-
-
-def check_finite_weights(g: torch.nn.Module, d: torch.nn.Module, step: int) -> None:
-    """Refuse to checkpoint weights that hold NaN or infinity."""
-    for name, net in (("generator", g), ("discriminator", d)):
-        if not all(torch.isfinite(p).all() for p in net.parameters()):
-            raise FloatingPointError(f"non-finite {name} weights at step {step}")
-
-
-@dataclass
-class Run:
-    """One training run's moving parts, built by `setup`, advanced by `loop`."""
-
-    out: Path
-    cfg: TrainConfig
-    data: Dataset
-    per_epoch: int  # steps per pass over the data
-    total: int  # the step to stop at
-    execution: Execution
-    world: distributed.World
-    g: nn.Module  # as trained (DDP-wrapped under torchrun)
-    d: nn.Module
-    step_fn: GANStep
-    sampler: Sampler
-    watch: Watch
-    step: int = 0
-    rewinds: int = 0  # --on-collapse rewind: how many so far
-    failed: Failure | None = None  # set when --on-collapse stops the run
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.out / "checkpoints"
-
-    def save(self, final: bool = False, best: bool = False) -> Path:
-        """Write last.pt (plus stepNNNNNN.pt at checkpoint steps and at the end), or best.pt."""
-        gm, dm = distributed.unwrap(self.g), distributed.unwrap(self.d)  # plain state dicts, loadable without DDP
-        state = training_state(
-            cfg=self.cfg,
-            step=self.step,
-            best_swd=self.sampler.best,
-            per_epoch=self.per_epoch,
-            images=len(self.data),
-            dataset=self.data.name,
-            g=gm,
-            d=dm,
-            optim=self.step_fn.state_dict(),
-            device=self.execution.device,
-            precision=self.execution.precision,
-            watch={**self.watch.state_dict(), "rewinds": self.rewinds},
-        )
-        if best:
-            save_checkpoint(self.checkpoints / "best.pt", state)
-            return self.checkpoints / "best.pt"
-        periodic = final or self.step % self.cfg.checkpoint_every == 0
-        last = self.checkpoints / "last.pt"
-        save_checkpoint(last, state, copies=(self.checkpoints / f"step{self.step:06d}.pt",) if periodic else ())
-        artifacts.save_loss_curve(artifacts.read_metrics(self.out / "metrics.jsonl"), self.out / "loss.png")
-        return last
-
-    def rewind(self) -> str:
-        """Back to best.pt's weights and optimiser states, with half D's learning rate; the step,
-        data order and RNG go on. Returns what it did, for the log."""
-        state = load_checkpoint(self.checkpoints / "best.pt")
-        restore_weights(state, distributed.unwrap(self.g), distributed.unwrap(self.d), self.step_fn)
-        for group in self.step_fn.opt_d.param_groups:
-            group["lr"] *= 0.5
-        self.watch, self.rewinds = Watch(), self.rewinds + 1
-        lr = self.step_fn.opt_d.param_groups[0]["lr"]
-        return (
-            f"rewound to best.pt (step {state['step']}), D's learning rate now {lr:.2g} "
-            f"(rewind {self.rewinds} of {REWINDS})"
-        )
-
-    def train_step(self) -> dict[str, float]:
-        """One optimiser step of G and D on the global batch's share of this rank; returns its scalars."""
-        cfg, world, device = self.cfg, self.world, self.execution.device
-        # the global batch's indices, flips and noise on every rank, from the CPU RNG (same on any
-        # device); each rank keeps its share
-        idx = batch_indices(cfg, len(self.data), self.per_epoch, self.step)
-        flip = torch.rand(len(idx)) < 0.5 if cfg.hflip else None
-        z = torch.randn(cfg.batch_size, cfg.nz, 1, 1)
-        part = world.part(cfg.batch_size)
-        real = to_model_range(self.data.images[idx[part]].to(device, non_blocking=True))
-        if flip is not None:
-            mine = flip[part].to(device)
-            real[mine] = real[mine].flip(-1)
-        noise = cfg.instance_noise * max(0.0, 1.0 - self.step / cfg.noise_steps)
-        m = distributed.mean_across(self.step_fn(real, z[part].to(device), noise), world)
-        if not all(math.isfinite(v) for v in m.values()):
-            raise FloatingPointError(f"non-finite loss at step {self.step + 1}: {m}")
-        return m
 
 
 def main(argv: list[str] | None = None) -> int:
