@@ -4,11 +4,11 @@ Each (data set, recipe) pair trains for the same steps with the same seed and wi
 `train.analysis.evaluate` scores its best.pt (the checkpoint export ships) against held-out real
 images: SWD (lower is better), MS-SSIM diversity, the distance to the nearest training image, and on
 Fashion-MNIST the in-domain Frechet distance, precision and recall. The table and a picture of
-every run's last sample grid go to --out (default runs/recipes); docs/train.md quotes them.
+each run's last samples go to --out (default runs/recipes); docs/train.md quotes them.
 
 Data sets come from ../shared/data (or $DCGAN_DATA): twemoji (3,786 colour emoji, 64 px),
 fmnist2k / fmnist5k (seeded subsets of Fashion-MNIST's training split, 32 px grey), faces (the 204
-London faces, 64 px).
+London faces, 64 px); toyfaces10k is the demo's data (10,000 built-in toy faces, 64 px), no download.
 
 examples:
   python -m benchmarks.recipes                                  # every set x every recipe (about 2 hours, 2 cores)
@@ -41,6 +41,9 @@ RECIPES = {  # name -> the flags that make it (each option alone on top of the p
     "ttur": ["--recipe", "paper", "--lr", "1e-4", "--lr-d", "4e-4"],  # two time scales (Heusel et al. 2017)
     "small": ["--recipe", "small"],
     "paper-rewind": ["--recipe", "paper", "--on-collapse", "rewind"],  # the paper's, rewound when it fails
+    # a second seed (weights, noise and data order) of the two best, for the spread between runs
+    "hflip-seed1": ["--recipe", "paper", "--hflip", "--seed", "1"],
+    "small-seed1": ["--recipe", "small", "--seed", "1"],
 }
 # name -> (data path under the shared folder or a subset size, training flags, evaluation data)
 SETS = {
@@ -48,6 +51,7 @@ SETS = {
     "fmnist2k": (2_000, ["--image-size", "32", "--channels", "1"]),
     "fmnist5k": (5_000, ["--image-size", "32", "--channels", "1"]),
     "faces": ("faces-london/64", ["--image-size", "64", "--channels", "3", "--ngf", "32", "--ndf", "16"]),
+    "toyfaces10k": ("toyfaces", ["--num-images", "10000", "--ngf", "32", "--ndf", "16"]),  # the demo's data
 }
 METRICS = ("swd_x1e3", "ms_ssim", "nn_distance_median", "frechet_distance", "precision", "recall")
 
@@ -70,8 +74,10 @@ def fmnist_subset(n: int, out: Path) -> Path:
 
 def run_one(name: str, recipe: str, steps: int, out: Path) -> dict:
     source, flags = SETS[name]
-    data = fmnist_subset(source, out) if isinstance(source, int) else shared_data() / source
-    evaluate_on = shared_data() / "fashion-mnist" if isinstance(source, int) else data
+    if isinstance(source, int):
+        data, evaluate_on = fmnist_subset(source, out), shared_data() / "fashion-mnist"
+    else:
+        data = evaluate_on = source if source == "toyfaces" else shared_data() / source
     run = out / f"{name}-{recipe}"
     if not (run / "checkpoints" / "last.pt").exists():
         cmd = [sys.executable, "-m", "train", "--data", str(data), "--out", str(run), "--batch-size", "64"]
@@ -113,15 +119,20 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def grids(results: list[dict], out: Path) -> None:
-    """One picture per set: each recipe's last sample grid, side by side, named in the table's order."""
+def grids(results: list[dict], out: Path, cells: int = 4) -> None:
+    """One picture per set: the first cells x cells samples of each recipe's last grid (seeds 0-63,
+    8 a row), side by side in the table's order."""
     for name in dict.fromkeys(r["set"] for r in results):
         runs = [r for r in results if r["set"] == name]
-        images = [Image.open(sorted((out / f"{name}-{r['recipe']}" / "samples").glob("step*.png"))[-1]) for r in runs]
-        w, h = images[0].size
-        sheet = Image.new("RGB", (len(images) * (w + 8) - 8, h), "white")
-        for i, im in enumerate(images):
-            sheet.paste(im.convert("RGB"), (i * (w + 8), 0))
+        crops = []
+        for r in runs:
+            grid = Image.open(sorted((out / f"{name}-{r['recipe']}" / "samples").glob("step*.png"))[-1]).convert("RGB")
+            cell = (grid.size[0] - 2) // 8  # an image and its 2 px of padding
+            crops.append(grid.crop((0, 0, 2 + cells * cell, 2 + cells * cell)))
+        w, h = crops[0].size
+        sheet = Image.new("RGB", (len(crops) * (w + 8) - 8, h), "white")
+        for i, im in enumerate(crops):
+            sheet.paste(im, (i * (w + 8), 0))
         sheet.save(out / f"{name}.png")
 
 

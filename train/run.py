@@ -91,9 +91,10 @@ class Run:
         """Back to best.pt's weights and optimiser states, with half D's learning rate; the step,
         data order and RNG go on. Returns what it did, for the log."""
         state = load_checkpoint(self.checkpoints / "best.pt")
+        halved = [group["lr"] * 0.5 for group in self.step_fn.opt_d.param_groups]  # of the rate now, not best.pt's
         restore_weights(state, distributed.unwrap(self.g), distributed.unwrap(self.d), self.step_fn)
-        for group in self.step_fn.opt_d.param_groups:
-            group["lr"] *= 0.5
+        for group, lr in zip(self.step_fn.opt_d.param_groups, halved):
+            group["lr"] = lr
         self.watch, self.rewinds = Watch(), self.rewinds + 1
         lr = self.step_fn.opt_d.param_groups[0]["lr"]
         return (
