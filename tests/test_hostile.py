@@ -88,6 +88,7 @@ def test_a_bad_conv_path_cache_costs_a_measurement_not_the_run(kind, tmp_path, m
     bad = hostile_files(tmp_path / "bad")[kind]
     os.replace(bad, path) if kind in ("deep", "types") else path.symlink_to(bad)
     monkeypatch.setattr(conv_path, "measure", lambda cfg, execution: {"onednn-cl": 2.0, "onednn": 1.0})
+    monkeypatch.setattr(conv_path, "BUSY_SHARE", 0.0)  # an instant fake measurement uses no CPU at all
     lines: list[str] = []
     chosen = conv_path.choose(cfg, execution, log=lines.append)
     assert chosen.conv_path == "onednn-cl"
@@ -459,3 +460,19 @@ def test_api_numbers_are_ascii_and_errors_are_ours(value, onnx_model):
             assert "invalid literal" not in r.text and "Traceback" not in r.text
         r = client.get("/api/arithmetic", params={"plus": "1,2", "noise": value if value.strip() else "nan"})
         assert r.status_code == 400 and "noise must be" in r.text
+
+
+def test_a_conv_path_timed_on_a_busy_machine_is_used_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    cfg = TrainConfig(image_size=32, ngf=8, ndf=8, batch_size=8)
+    execution = Execution(torch.device("cpu"), None)
+
+    def measure_while_busy(cfg, execution):
+        time.sleep(0.3)  # waiting for the cores, not computing: this process gets almost no CPU
+        return {"onednn-cl": 1.0, "onednn": 2.0}
+
+    monkeypatch.setattr(conv_path, "measure", measure_while_busy)
+    lines: list[str] = []
+    assert conv_path.choose(cfg, execution, log=lines.append).conv_path == "onednn"
+    assert "not cached: the machine was busy" in lines[-1]
+    assert not conv_path._cache_file(conv_path.cache_key(cfg, execution)).exists()

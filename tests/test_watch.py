@@ -151,8 +151,8 @@ def test_resume_is_bit_exact_with_the_recipes_options(recipe, tmp_path):
 
 
 def test_auto_picks_by_data_size_and_typed_flags_win():
-    assert recipes.resolve(TrainConfig(), images=recipes.SMALL_DATA - 1, explicit=set()).recipe == "small"
-    assert recipes.resolve(TrainConfig(), images=recipes.SMALL_DATA, explicit=set()).recipe == "paper"
+    assert recipes.resolve(TrainConfig(), images=recipes.SMALL_DATA, explicit=set()).recipe == "small"
+    assert recipes.resolve(TrainConfig(), images=recipes.SMALL_DATA + 1, explicit=set()).recipe == "paper"
     cfg = recipes.resolve(TrainConfig(hflip=False, augment="color"), images=100, explicit={"hflip", "augment"})
     assert (cfg.recipe, cfg.hflip, cfg.augment) == ("small", False, "color")
     paper = recipes.resolve(TrainConfig(recipe="paper"), images=100, explicit={"recipe"})

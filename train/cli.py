@@ -1,7 +1,7 @@
 """Train a DCGAN: `python -m train --help`.
 
 Writes a run directory: config.json, checkpoints/last.pt (+ periodic), samples/*.png (fixed-noise
-grids), metrics.jsonl, loss.png and progress.gif. `--resume` continues a run exactly. Below 10,000
+grids), metrics.jsonl, loss.png and progress.gif. `--resume` continues a run exactly. Up to 10,000
 images the small-data recipe (DiffAugment, flips) is the default; a run that fails (D wins, the
 samples collapse, the SWD runs away) is named in one line as it happens (docs/train.md). Under
 `torchrun --nproc_per_node=N -m train ...` it trains with DDP (NCCL on GPUs, gloo on CPUs):
@@ -90,8 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a(
         "--recipe",
         choices=RECIPES,
-        help=f"paper (Radford et al.), small (DiffAugment + flips), or auto (default): small below "
-        f"{recipes.SMALL_DATA:,} images, else paper. The four flags below override its choices",
+        help=f"paper (Radford et al.), small (DiffAugment + flips), or auto (default): small up to "
+        f"{recipes.SMALL_DATA:,} images, else paper. --hflip and the four flags below override its choices",
     )
     a("--augment", help="DiffAugment on D's inputs: comma-separated color,translation,cutout; 'none' for none")
     a("--label-smoothing", type=float, help="one-sided: D's target for real images is 1 - this (e.g. 0.1)")

@@ -57,7 +57,7 @@ class TrainConfig:
     beta2: float = 0.999  # Adam beta2
     seed: int = 0  # seeds data order, weights, noise and the toy faces
     # the recipe (train/recipes.py; docs/train.md "When training fails")
-    recipe: str = "auto"  # paper, small, or auto (small below recipes.SMALL_DATA images): sets the five below
+    recipe: str = "auto"  # paper, small, or auto (small up to recipes.SMALL_DATA images): sets the five below
     augment: str = ""  # DiffAugment for D's inputs, real and fake: comma-separated color,translation,cutout
     label_smoothing: float = 0.0  # one-sided: D's target for real images is 1 - this
     instance_noise: float = 0.0  # std of Gaussian noise on D's inputs, falling linearly to 0 over noise_steps

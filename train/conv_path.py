@@ -57,6 +57,9 @@ def physical_cores() -> int:
     return len(cores)
 
 
+BUSY_SHARE = 0.5  # timing that got less CPU than this share of its threads was shared with other work
+
+
 def labels(execution: Execution) -> list[str]:
     """The candidates on this machine: each path on torch's threads, and on one per physical core if fewer.
     Under bf16 autocast only oneDNN's paths: ATen's own convolutions have no fast bf16 kernels."""
@@ -133,12 +136,19 @@ def choose(cfg: TrainConfig, execution: Execution, log: Callable[[str], None] = 
     except (OSError, ValueError) as e:
         log(f"ignoring the conv-path cache {path}: {str(e).splitlines()[0][:200]}; timing again")
     log(f"timing the CPU step's paths once for this machine and model shape: {', '.join(labels(execution))}")
+    wall, cpu = time.perf_counter(), time.process_time()
     rates = measure(cfg, execution)
+    share = (time.process_time() - cpu) / max((time.perf_counter() - wall) * torch.get_num_threads(), 1e-9)
     choice = max(rates, key=lambda name: rates[name])
     data = {"key": key, "choice": choice, "images_per_s": {k: round(v, 1) for k, v in rates.items()}}
     try:
-        atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
-        where = f"cached in {path}"
+        if share < BUSY_SHARE:  # another process had the cores: right for now, not to keep
+            where = (
+                f"not cached: the machine was busy, this process got {share:.0%} of its threads; timed again next run"
+            )
+        else:
+            atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+            where = f"cached in {path}"
     except OSError as e:  # an unwritable cache costs a re-measure next time, never the run
         where = f"not cached: {e}"
     log(

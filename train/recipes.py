@@ -18,7 +18,7 @@ from typing import Any
 
 from train.config import TrainConfig
 
-SMALL_DATA = 10_000  # auto picks "small" below this many training images
+SMALL_DATA = 10_000  # auto picks "small" for at most this many training images (docs/train.md: why)
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Radford et al. 2016: Adam 2e-4 for both networks, no augmentation, hard labels
@@ -37,7 +37,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 def resolve(cfg: TrainConfig, images: int, explicit: set[str]) -> TrainConfig:
     """`cfg` with its recipe named (auto: by `images`) and the recipe's options in every field not in
     `explicit` (the flags the user typed, which win)."""
-    name = cfg.recipe if cfg.recipe != "auto" else ("small" if images < SMALL_DATA else "paper")
+    name = cfg.recipe if cfg.recipe != "auto" else ("small" if images <= SMALL_DATA else "paper")
     options = {k: v for k, v in RECIPES[name].items() if k not in explicit}
     return cfg.replace(recipe=name, **options)
 
