@@ -64,7 +64,6 @@ class Watch:
         self.spreads: deque[float] = deque(maxlen=COLLAPSE_GRIDS)
         self.swds: deque[tuple[int, float]] = deque(maxlen=RUNAWAY_GRIDS)  # the latest grids' (step, SWD)
         self.best: tuple[int, float] | None = None  # the best (step, SWD) before those
-        self.top: tuple[int, float] | None = None  # the best (step, SWD) of all
         self.active: set[str] = set()  # rules that hold now (reported already)
 
     def observe(self, row: dict[str, Any]) -> Failure | None:
@@ -81,8 +80,6 @@ class Watch:
                 old = self.swds[0]
                 self.best = old if self.best is None or old[1] < self.best[1] else self.best
             self.swds.append((step, float(row["swd"])))
-            if self.top is None or float(row["swd"]) < self.top[1]:
-                self.top = (step, float(row["swd"]))
         self.active -= {kind for kind in self.active if self._cleared(kind)}
         found = None
         rules = (("d-wins", self._d_wins), ("collapse", self._collapse), ("runaway", self._runaway))
@@ -92,6 +89,12 @@ class Watch:
                 self.active.add(kind)
                 found = found or Failure(kind, step, f"{message}; {ADVICE[kind]}")
         return found
+
+    @property
+    def top(self) -> tuple[int, float] | None:
+        """The best (step, SWD) of all: the best before the latest grids, or one of them."""
+        seen = ([self.best] if self.best else []) + list(self.swds)
+        return min(seen, key=lambda s: s[1]) if seen else None
 
     def _cleared(self, kind: str) -> bool:
         """Whether a reported rule has clearly stopped holding (hysteresis: no report every other step)."""
@@ -143,7 +146,6 @@ class Watch:
             "spreads": list(self.spreads),
             "swds": [list(s) for s in self.swds],
             "best": list(self.best) if self.best else [],
-            "top": list(self.top) if self.top else [],
             "active": sorted(self.active),
         }
 
@@ -154,7 +156,6 @@ class Watch:
         self.spreads.extend(float(v) for v in state["spreads"])
         self.swds.extend((int(s), float(v)) for s, v in state["swds"])
         self.best = (int(state["best"][0]), float(state["best"][1])) if state["best"] else None
-        self.top = (int(state["top"][0]), float(state["top"][1])) if state["top"] else None
         self.active = {str(k) for k in state["active"]}
 
 
