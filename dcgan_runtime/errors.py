@@ -19,3 +19,16 @@ class ClosedError(RuntimeError):
 
 class UsageError(ValueError):
     """A command line asks for something impossible: the CLIs exit with code 2."""
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """An exception told in one line for a message of ours: its first non-blank line, cut to limit
+    characters, or its type's name when it says nothing (`OSError()`).
+
+    >>> first_line(ValueError("bad header\\n  at byte 12"))
+    'bad header'
+    >>> first_line(OSError())
+    'OSError'
+    """
+    lines = str(e).strip().splitlines()
+    return (lines[0].strip() if lines else type(e).__name__)[:limit]

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from dcgan_runtime.errors import first_line
+
 Content = bytes | Callable[[IO[bytes]], object]
 
 
@@ -83,7 +85,7 @@ def read_json(path: str | os.PathLike[str], limit: int = SMALL_FILE) -> Any:
     except RecursionError:
         raise ValueError(f"{str(path)!r} nests too deeply to be one of this project's files") from None
     except (UnicodeDecodeError, ValueError) as e:
-        raise ValueError(f"{str(path)!r} is not JSON ({str(e).splitlines()[0][:120]})") from None
+        raise ValueError(f"{str(path)!r} is not JSON ({first_line(e, 120)})") from None
 
 
 def not_a_file(path: str | os.PathLike[str]) -> str | None:

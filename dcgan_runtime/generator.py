@@ -36,7 +36,7 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess test
 from dcgan_runtime import files, hub, latent
 from dcgan_runtime import providers as eps
 from dcgan_runtime import tune as tuning
-from dcgan_runtime.errors import ClosedError, MetadataError, ModelError, ProviderError
+from dcgan_runtime.errors import ClosedError, MetadataError, ModelError, ProviderError, first_line
 from dcgan_runtime.images import to_pil, to_uint8
 from dcgan_runtime.lanes import Lanes
 from dcgan_runtime.metadata import FILENAMES, KEY, PRECISIONS, Metadata
@@ -640,8 +640,7 @@ def _execute(session: ort.InferenceSession, binding: Any, path: Path) -> None:
     try:
         session.run_with_iobinding(binding)
     except Exception as e:  # onnxruntime raises its own exception types
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-        raise ModelError(f"onnxruntime could not run {str(path)!r}: {first}") from None
+        raise ModelError(f"onnxruntime could not run {str(path)!r}: {first_line(e, 300)}") from None
 
 
 def _session(
@@ -651,8 +650,7 @@ def _session(
         return ort.InferenceSession(str(path), sess_options=so, providers=providers, provider_options=provider_options)
     except Exception as e:  # onnxruntime raises its own types for unreadable or invalid models
         raise ModelError(
-            f"cannot load {str(path)!r} as an ONNX model (truncated, corrupt, or not ONNX): "
-            f"{str(e).splitlines()[0][:300]}"
+            f"cannot load {str(path)!r} as an ONNX model (truncated, corrupt, or not ONNX): {first_line(e, 300)}"
         ) from None
 
 

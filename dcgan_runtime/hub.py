@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dcgan_runtime import __version__, files
-from dcgan_runtime.errors import ModelError
+from dcgan_runtime.errors import ModelError, first_line
 from dcgan_runtime.metadata import FILENAMES, PRECISIONS
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def download(
             + ("" if precision in (None, "fp32") else f" (export with --{precision} and push it)")
         ) from None
     except (errors.HfHubHTTPError, OSError) as e:
-        raise ModelError(f"cannot fetch {filename} of {where} from the Hub: {str(e).splitlines()[0][:200]}") from None
+        raise ModelError(f"cannot fetch {filename} of {where} from the Hub: {first_line(e)}") from None
     log.info("%s: %s", where, path)
     return Path(path)
 
@@ -182,17 +182,14 @@ def check_export(folder: Path) -> dict[str, Any]:
     try:
         parity = files.read_json(folder / PARITY)
     except (OSError, ValueError) as e:
-        raise ValueError(
-            f"{str(folder / PARITY)!r} is unusable ({str(e).splitlines()[0][:200]}): export again"
-        ) from None
+        raise ValueError(f"{str(folder / PARITY)!r} is unusable ({first_line(e)}): export again") from None
     if not isinstance(parity, dict) or parity.get("passed") is not True:
         raise ValueError(f"{str(folder)!r} did not pass its parity check ({PARITY}): it is not fit to publish")
     hf = _hub()
     try:
         card = hf.ModelCard.load(folder / CARD)
     except Exception as e:  # huggingface_hub raises several types for a malformed card
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise ValueError(f"{str(folder / CARD)!r} is not a model card huggingface_hub reads: {first}") from None
+        raise ValueError(f"{str(folder / CARD)!r} is not a model card huggingface_hub reads: {first_line(e)}") from None
     data: dict[str, Any] = card.data.to_dict()
     return data
 

@@ -25,7 +25,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from dcgan_runtime.errors import UsageError
+from dcgan_runtime.errors import UsageError, first_line
 from dcgan_runtime.files import atomic_write, cache_dir, check_replaceable, install_dir, read_json, staging_dir
 
 log = logging.getLogger(__name__)
@@ -174,5 +174,5 @@ def _parity_row(path: Path) -> dict[str, object]:
         return next((r for r in rows if isinstance(r, dict) and r.get("format") == path.name), {})
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         if not isinstance(e, FileNotFoundError):
-            log.warning("ignoring %s: %s", report, str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
+            log.warning("ignoring %s: %s", report, first_line(e))
         return {}

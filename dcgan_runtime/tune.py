@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from dcgan_runtime import files
+from dcgan_runtime.errors import first_line
 
 LEVELS = ("basic", "extended", "all")  # onnxruntime's graph optimisation levels
 SIZES = (1, 2, 4, 8, 16, 32, 64)  # one measured batch size per band; a band runs up to the next size
@@ -356,7 +357,7 @@ def _read_cache(key: dict[str, Any]) -> dict[str, Any] | None:
         log.info("no tuned plan cached for this model, CPU and thread count: the built-in plan runs (dcgan tune)")
         return None
     except (OSError, ValueError) as e:
-        log.warning("ignoring the tuning cache %s: %s; dcgan tune writes a new one", path, _first(e))
+        log.warning("ignoring the tuning cache %s: %s; dcgan tune writes a new one", path, first_line(e))
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
         log.warning("ignoring the tuning cache %s: it is not a plan for this model and machine", path)
@@ -372,7 +373,7 @@ def load_cached(key: dict[str, Any]) -> Plan | None:
     try:
         plan = Plan.from_json(data.get("plan"), source=f"tuned, {cache_file(key)}")
     except ValueError as e:
-        log.warning("ignoring the tuning cache %s: %s; dcgan tune writes a new one", cache_file(key), _first(e))
+        log.warning("ignoring the tuning cache %s: %s; dcgan tune writes a new one", cache_file(key), first_line(e))
         return None
     # a plan runs on exactly the threads it was measured with: anything else is not ours
     if all(s.workers * s.threads == key["threads"] for _, s in plan.bands):
@@ -390,10 +391,6 @@ def load_measurements(key: dict[str, Any]) -> dict[str, dict[int, float]] | None
         return {str(k): {int(n): float(r) for n, r in v.items()} for k, v in rates.items()}
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError):
         return None
-
-
-def _first(e: BaseException) -> str:
-    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
 
 
 def save(key: dict[str, Any], plan: Plan, table: Table) -> Path:

@@ -117,6 +117,11 @@ def test_hostile_files_are_skipped_never_hang(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match=r"skipped 4 of 5 files"):
         ds = load_dataset(str(tmp_path), 32, 3)
     assert len(ds) == 1 and ds.skipped == 4
+    from train.data import load_image
+
+    for name, words in [("pipe.png", "is a FIFO"), ("loop_a.png", "is a symlink loop")]:
+        with pytest.raises(OSError, match=words):  # said in words, never opened
+            load_image(tmp_path / name, 32, 3)
 
 
 def test_unreadable_files_are_skipped(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dcgan_runtime.errors import first_line
 from dcgan_runtime.files import atomic_write, not_a_file
 from train.config import TrainConfig
 from train.model import build_discriminator, build_generator
@@ -82,7 +83,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except Exception as e:  # torch raises many types for corrupt, truncated or unsafe files
         raise CheckpointError(
             f"cannot load checkpoint {str(path)!r}: it is corrupt, truncated, or holds "
-            f"objects that are not plain data ({type(e).__name__}: {_first_line(e)})"
+            f"objects that are not plain data ({type(e).__name__}: {first_line(e)})"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a DCGAN checkpoint of this project (no '{FORMAT}' tag)")
@@ -129,10 +130,6 @@ def load_latest_good(checkpoints: Path) -> tuple[dict[str, Any], Path]:
         )
     warnings.warn(f"resuming from {found[1].name} (step {found[0]['step']}), the newest good checkpoint", stacklevel=2)
     return found
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _step_of(path: Path) -> int:

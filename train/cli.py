@@ -24,7 +24,7 @@ from typing import IO
 
 import torch
 
-from dcgan_runtime.errors import UsageError
+from dcgan_runtime.errors import UsageError, first_line
 from dcgan_runtime.files import atomic_write, remove_stale_temp_files
 from train import artifacts, conv_path, distributed, recipes
 from train.checkpoint import (
@@ -324,7 +324,7 @@ def loop(run: Run, args: argparse.Namespace) -> int:
     except RuntimeError as e:
         if world.size == 1:
             raise
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        first = first_line(e)
         print(
             f"\nerror: rank {world.rank} lost the torchrun job (another process stopped: {first})\n"
             f"the run stopped; {last_good(run)} once every process can run",

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from dcgan_runtime.errors import first_line
 from dcgan_runtime.files import atomic_write, cache_dir, read_json
 from dcgan_runtime.tune import machine_key
 from train.config import TrainConfig
@@ -134,7 +135,7 @@ def choose(cfg: TrainConfig, execution: Execution, log: Callable[[str], None] = 
     except FileNotFoundError:
         pass  # none yet
     except (OSError, ValueError) as e:
-        log(f"ignoring the conv-path cache {path}: {str(e).splitlines()[0][:200]}; timing again")
+        log(f"ignoring the conv-path cache {path}: {first_line(e)}; timing again")
     log(f"timing the CPU step's paths once for this machine and model shape: {', '.join(labels(execution))}")
     wall, cpu = time.perf_counter(), time.process_time()
     rates = measure(cfg, execution)

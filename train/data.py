@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import stat
 import struct
 import warnings
 import zlib
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from dcgan_runtime.files import not_a_file
 from train.toyfaces import make_toyfaces
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -90,8 +90,8 @@ def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
     MAX_PIXELS pixels (checked from the header, before decoding; JPEGs decode at a reduced scale
     first). 16-bit grey images are scaled to 8 bits, not clipped.
     """
-    if not stat.S_ISREG(os.stat(path).st_mode):  # follows file symlinks; a loop raises OSError (ELOOP)
-        raise OSError("not a regular file")
+    if (what := not_a_file(path)) is not None:  # follows file symlinks; a FIFO would block forever
+        raise OSError(what)
     with Image.open(path) as im:
         im.seek(0)
         im.draft("L" if channels == 1 else "RGB", (image_size, image_size))  # JPEG: decode at 1/2..1/8 scale
