@@ -31,8 +31,8 @@ demo: $(VENV)/.installed  ## train, export, generate (README: measured times per
 	@echo "explore: $(VENV)/bin/dcgan serve $(DEMO)/export/generator.onnx   (then open http://127.0.0.1:8000/)"
 	@echo "publish: $(VENV)/bin/dcgan site $(DEMO)/export --out $(DEMO)/site   (a static site: the model runs in the browser)"
 
-test: lint  ## lint and types, the test suite, plus every benchmark run once in quick mode (catches breakage)
-	$(PY) -m pytest tests benchmarks --quick --benchmark-disable
+test: lint  ## lint and types, the test suite, the docstrings' >>> examples, every benchmark once in quick mode
+	$(PY) -m pytest tests benchmarks dcgan_runtime train export --doctest-modules --quick --benchmark-disable
 
 lint: $(VENV)/.installed  ## ruff (lint + format) over the project, mypy (strict) over dcgan_runtime
 	$(VENV)/bin/ruff check .
