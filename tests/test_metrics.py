@@ -91,6 +91,8 @@ def test_evaluate_a_run_and_its_onnx(tiny_run, onnx_model, tmp_path, capsys):
     assert main([str(onnx_model), "--n", "64"]) == 0
     assert "ONNX generator.onnx" in capsys.readouterr().out
     assert main([str(tiny_run), "--n", "5"]) == 2
+    assert main([str(tiny_run), "--n", "100", "--json", str(tmp_path / "e.json")]) == 0  # more than its 64 images
+    assert json.loads((tmp_path / "e.json").read_text())["n"] == 64
 
 
 def test_fashion_classifier_and_in_domain_metrics(tmp_path, monkeypatch):

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, DataError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    n = min(a.n, len(heldout))
+    n = min(a.n, len(heldout), len(pool))  # the ceiling row draws n of the pool without replacement
     features, accuracy = None, None
     if in_domain:
         from train.analysis.features import embed, load_classifier
