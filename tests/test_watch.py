@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from support import train_tiny
 from train import augment, recipes
@@ -175,3 +176,42 @@ def test_the_recipe_is_saved_in_the_checkpoint_and_the_export(tiny_run, exported
 def test_unknown_augment_is_one_clear_error(tmp_path, capsys):
     assert train_tiny(tmp_path, "--augment", "colour") == 2
     assert "--augment must be a comma-separated subset of color,translation,cutout" in capsys.readouterr().err
+
+
+def test_the_recipes_benchmark_tabulates_runs_and_keeps_earlier_rows(tmp_path, monkeypatch):
+    """`python -m benchmarks.recipes` over runs already trained and scored (training and evaluate are
+    tested apart): a row each from metrics.jsonl and eval.json, a second call keeps the first's rows,
+    the side-by-side picture; unknown names are refused."""
+    from benchmarks import recipes as bench
+
+    monkeypatch.setenv("DCGAN_DATA", str(tmp_path))
+    out = tmp_path / "runs"
+    for recipe, swds in [("paper", [300.0, 200.0, 250.0]), ("small", [300.0, 90.0, 80.0])]:
+        run = out / f"toyfaces10k-{recipe}"
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "checkpoints" / "last.pt").touch()  # trained: not trained again
+        log = [
+            {"step": s, "loss_d": 1.0, "d_g_z": 0.1, "images_per_s": 100.0, "swd": w} for s, w in zip((1, 2, 3), swds)
+        ]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+        rows = {
+            name: {"swd_x1e3": {"mean": v}, "ms_ssim": 0.3}
+            for name, v in [
+                ("real vs held-out real (ceiling)", 9.0),
+                ("PyTorch step 3", min(swds) / 10),
+                ("untrained generator (floor)", 2000.0),
+            ]
+        }
+        (run / "eval.json").write_text(json.dumps({"rows": rows}))
+        (run / "samples").mkdir()
+        Image.new("RGB", (8 * 10 + 2, 8 * 10 + 2), "gray").save(run / "samples" / "step000003.png")
+        assert bench.main(["--sets", "toyfaces10k", "--recipes", recipe, "--out", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert [(r["set"], r["recipe"], r["best_step"], r["swd_x1e3"]) for r in rows] == [
+        ("toyfaces10k", "paper", 2, 20.0),
+        ("toyfaces10k", "small", 3, 8.0),
+    ]
+    assert rows[0]["ceiling_swd"] == 9.0 and rows[1]["train_swd_last"] == 80.0
+    assert (out / "results.md").read_text().count("| toyfaces10k |") == 2
+    assert Image.open(out / "toyfaces10k.png").size == (2 * 42 + 8, 42)  # two 4x4 crops side by side
+    assert bench.main(["--sets", "nope", "--out", str(out)]) == 2
