@@ -7,12 +7,13 @@ Fashion-MNIST the in-domain Frechet distance, precision and recall. The table an
 each run's last samples go to --out (default runs/recipes); docs/train.md quotes them.
 
 Data sets come from ../shared/data (or $DCGAN_DATA): twemoji (3,786 colour emoji, 64 px),
+twemoji-default (the same at the training defaults: widths 64/64, batch 128; about 30 min a run on 2 cores),
 fmnist2k / fmnist5k (seeded subsets of Fashion-MNIST's training split, 32 px grey), faces (the 204
 London faces, 64 px); toyfaces10k is the demo's data (10,000 built-in toy faces, 64 px), no download.
 
 examples:
-  python -m benchmarks.recipes                                  # every set x every recipe (about 2 hours, 2 cores)
-  python -m benchmarks.recipes --sets twemoji --recipes paper,small --steps 3000
+  python -m benchmarks.recipes         # every set x every recipe (hours: 4 to 30 min a run, 2 cores)
+  python -m benchmarks.recipes --sets twemoji-default --recipes paper,small --steps 3000
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ RECIPES = {  # name -> the flags that make it (each option alone on top of the p
 # name -> (data path under the shared folder or a subset size, training flags, evaluation data)
 SETS = {
     "twemoji": ("twemoji64", ["--image-size", "64", "--channels", "3", "--ngf", "32", "--ndf", "16"]),
+    "twemoji-default": ("twemoji64", ["--batch-size", "128"]),  # a user's default run: widths 64/64, batch 128
     "fmnist2k": (2_000, ["--image-size", "32", "--channels", "1"]),
     "fmnist5k": (5_000, ["--image-size", "32", "--channels", "1"]),
     "faces": ("faces-london/64", ["--image-size", "64", "--channels", "3", "--ngf", "32", "--ndf", "16"]),
