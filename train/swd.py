@@ -28,12 +28,12 @@ def pixels(x: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def _blur(x: torch.Tensor) -> torch.Tensor:
-    """Separable 5-tap Gaussian blur, reflect padding, per channel."""
-    c = x.shape[1]
-    k = torch.from_numpy(_GAUSS5)
+    """Separable 5-tap Gaussian blur, reflect padding, per channel (five shifted adds a pass: ~3x a
+    grouped conv2d at these sizes on the CPU)."""
+    h, w = x.shape[-2:]
     x = F.pad(x, (2, 2, 2, 2), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, 5).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(x, k.view(1, 1, 5, 1).repeat(c, 1, 1, 1), groups=c)
+    x = sum(float(k) * x[..., i : i + w] for i, k in enumerate(_GAUSS5))
+    return sum(float(k) * x[..., i : i + h, :] for i, k in enumerate(_GAUSS5))
 
 
 def laplacian_pyramid(images: np.ndarray, min_size: int = 16) -> list[np.ndarray]:
@@ -67,12 +67,14 @@ def _sliced_wasserstein(
     a: np.ndarray, b: np.ndarray, rng: np.random.RandomState, repeats: int = 4, dirs: int = 128
 ) -> float:
     results = []
-    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     for _ in range(repeats):
-        d = torch.from_numpy(rng.standard_normal((a.shape[1], dirs)).astype(np.float32))
-        d /= d.norm(dim=0, keepdim=True)
-        pa, pb = (ta @ d).sort(dim=0).values, (tb @ d).sort(dim=0).values
-        results.append((pa - pb).abs().mean().item())
+        d = rng.standard_normal((a.shape[1], dirs)).astype(np.float32)
+        d /= np.linalg.norm(d, axis=0, keepdims=True)
+        # one contiguous row of projections per direction, sorted in place (numpy's SIMD sort: ~8x torch's)
+        pa, pb = d.T @ a.T, d.T @ b.T
+        pa.sort(axis=1)
+        pb.sort(axis=1)
+        results.append(float(np.abs(pa - pb).mean()))
     return float(np.mean(results))
 
 
