@@ -41,6 +41,8 @@ RECIPES = {  # name -> the flags that make it (each option alone on top of the p
     "instance-noise": ["--recipe", "paper", "--instance-noise", "0.1"],
     "ttur": ["--recipe", "paper", "--lr", "1e-4", "--lr-d", "4e-4"],  # two time scales (Heusel et al. 2017)
     "small": ["--recipe", "small"],
+    "small-noflip": ["--recipe", "small", "--no-hflip"],  # DiffAugment alone: for sets that are not mirror images
+    "adaptive": ["--recipe", "adaptive"],  # DiffAugment at a probability that follows D (ADA's heuristic)
     "paper-rewind": ["--recipe", "paper", "--on-collapse", "rewind"],  # the paper's, rewound when it fails
     # a second seed (weights, noise and data order) of the two best, for the spread between runs
     "hflip-seed1": ["--recipe", "paper", "--hflip", "--seed", "1"],
@@ -104,7 +106,7 @@ def run_one(name: str, recipe: str, steps: int, out: Path) -> dict:
         "train_swd_best": best_swd,
         "train_swd_last": swds[-1][1],
         "d_g_z_last100": round(float(np.mean([r["d_g_z"] for r in steps_rows[-100:]])), 3),
-        "images_per_s": float(np.median([r["images_per_s"] for r in steps_rows])),
+        "images_per_s": round(float(np.median([r["images_per_s"] for r in steps_rows])), 1),
         "wall_s": float((run / "wall_s.txt").read_text()) if (run / "wall_s.txt").exists() else None,
         **{k: (model[k]["mean"] if k == "swd_x1e3" else model.get(k)) for k in METRICS},
         "ceiling_swd": rows["real vs held-out real (ceiling)"]["swd_x1e3"]["mean"],

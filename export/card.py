@@ -49,20 +49,21 @@ def quality(source: Path, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def recipe_line(meta: Metadata) -> str:
-    """How it was trained, in one sentence: the paper's recipe, or the small-data one and its options."""
+    """How it was trained, in one sentence: the paper's recipe, or a small-data one and its options."""
     cfg = meta.training_config
     recipe = cfg.get("recipe")
-    if recipe not in ("paper", "small"):
+    if recipe not in ("paper", "small", "adaptive"):
         return ""
+    adapts = f", adaptive to D(x)'s sign mean {cfg['augment_target']}" if cfg.get("augment_target") else ""
     options = [
-        f"DiffAugment ({cfg['augment']})" if cfg.get("augment") else "",
+        f"DiffAugment ({cfg['augment']}{adapts})" if cfg.get("augment") else "",
         "horizontal flips" if cfg.get("hflip") else "",
         f"one-sided label smoothing {cfg['label_smoothing']}" if cfg.get("label_smoothing") else "",
         f"instance noise {cfg['instance_noise']}" if cfg.get("instance_noise") else "",
         f"D's learning rate {cfg['lr_d']}" if cfg.get("lr_d") else "",
     ]
     shown = ", ".join(o for o in options if o)
-    name = "the paper's recipe" if recipe == "paper" else "the small-data recipe"
+    name = {"paper": "the paper's recipe", "small": "the small-data recipe", "adaptive": "the adaptive recipe"}[recipe]
     return f"Trained with {name}" + (f": {shown}." if shown else ".")
 
 

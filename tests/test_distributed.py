@@ -81,7 +81,11 @@ def test_torchrun_trains_and_writes_the_run_once(tmp_path):
         args = [
             *TINY,
             "--max-steps",
-            "3",
+            "5",
+            "--recipe",  # the recipe with the most state the ranks must agree on: adaptive DiffAugment
+            "adaptive",
+            "--augment-target",
+            "0.1",  # p moves after step 4
             "--sample-every",
             "3",
             "--precision",
@@ -102,15 +106,18 @@ def test_torchrun_trains_and_writes_the_run_once(tmp_path):
     assert single.returncode == 0, single.stderr[-2000:]
     lines = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     ref = [json.loads(x) for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
-    assert [m["step"] for m in lines] == [1, 2, 3]  # one writer
+    assert [m["step"] for m in lines] == [1, 2, 3, 4, 5]  # one writer
     for a, b in zip(lines, ref):  # the ranks' averaged losses are the one-process losses
         assert abs(a["loss_d"] - b["loss_d"]) < 1e-3 and abs(a["loss_g"] - b["loss_g"]) < 1e-3
-    assert sorted(p.name for p in (tmp_path / "ddp" / "samples").iterdir()) == ["step000000.png", "step000003.png"]
+        assert a["augment_p"] == b["augment_p"]  # moved by the global batch's sign mean
+    assert lines[-1]["augment_p"] > 0
+    samples = ["step000000.png", "step000003.png", "step000005.png"]
+    assert sorted(p.name for p in (tmp_path / "ddp" / "samples").iterdir()) == samples
     assert json.loads((tmp_path / "ddp" / "config.json").read_text())["sync_bn"] is True
     from train.checkpoint import load_checkpoint
 
     state = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")
-    assert state["step"] == 3 and not any(k.startswith("module.") for k in state["generator"])
+    assert state["step"] == 5 and not any(k.startswith("module.") for k in state["generator"])
 
 
 def test_a_killed_rank_ends_the_others_in_one_line(tmp_path):

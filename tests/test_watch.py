@@ -1,5 +1,6 @@
-"""Training that fails is named, and the small-data recipe: the failure watch on logged runs, the
-`--on-collapse` actions, DiffAugment and instance noise under DDP shares and `--resume`, recipes.
+"""Training that fails is named, and the small-data recipes: the failure watch on logged runs, the
+`--on-collapse` actions, DiffAugment (adaptive too) and instance noise under DDP shares and `--resume`,
+the recipes and their flips.
 
 tests/data/metrics_twemoji_*.jsonl.gz are two real runs' logs (python -m benchmarks.recipes --sets
 twemoji --recipes paper,hflip: 2,500 steps at batch 64 on the 3,786 Twemoji images, demo widths):
@@ -13,14 +14,16 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from support import train_tiny
+from support import shared_data, train_tiny
 from train import augment, recipes
 from train.checkpoint import load_checkpoint
 from train.config import AUGMENTS, TrainConfig
+from train.data import load_dataset
 from train.watch import WINDOW, Watch, replay
 
 DATA = Path(__file__).parent / "data"
@@ -38,7 +41,7 @@ def test_a_collapsing_run_is_named_within_a_few_hundred_steps():
     failures = replay(logged("collapsing"))
     assert [f.kind for f in failures][:2] == ["d-wins", "collapse"]
     first = failures[0]
-    assert first.step <= 400 and "the discriminator has won" in first.message and "--recipe small" in first.message
+    assert first.step <= 400 and "the discriminator has won" in first.message and "--recipe adaptive" in first.message
     assert len(failures) <= 3  # once per failure, not once per step
 
 
@@ -111,13 +114,14 @@ def test_augment_names_match_the_config():
     assert set(augment._OPS) == set(AUGMENTS)
 
 
+@pytest.mark.parametrize("p", [None, 0.5])
 @pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
-def test_a_ranks_share_equals_its_rows_of_the_whole_batch(policy):
+def test_a_ranks_share_equals_its_rows_of_the_whole_batch(policy, p):
     x = torch.randn(8, 3, 16, 16)
     torch.manual_seed(3)
-    whole = augment.diff_augment(x, policy, 8, slice(0, 8))
+    whole = augment.diff_augment(x, policy, 8, slice(0, 8), p)
     torch.manual_seed(3)
-    second = augment.diff_augment(x[4:], policy, 8, slice(4, 8))
+    second = augment.diff_augment(x[4:], policy, 8, slice(4, 8), p)
     assert torch.equal(whole[4:], second)
     torch.manual_seed(3)
     noisy = augment.instance_noise(x, 0.1, 8, slice(0, 8))
@@ -135,8 +139,49 @@ def test_augment_changes_images_and_passes_gradients():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+def test_adaptive_probability_acts_per_image_and_draws_the_same_stream_whatever_it_is():
+    x = torch.rand(64, 3, 16, 16)
+    policy = "color,translation,cutout"
+    torch.manual_seed(0)
+    assert torch.equal(augment.diff_augment(x, policy, 64, slice(0, 64), p=0.0), x)  # nothing applied
+    after_none = torch.rand(1)
+    torch.manual_seed(0)
+    half = augment.diff_augment(x, policy, 64, slice(0, 64), p=0.5)
+    changed = (half != x).flatten(1).any(1).float().mean().item()
+    assert torch.equal(torch.rand(1), after_none)  # p changed nothing of the random stream
+    assert 0.6 < changed < 0.95  # each image untouched with probability 0.5**3
+    torch.manual_seed(0)
+    assert (augment.diff_augment(x, policy, 64, slice(0, 64), p=1.0) != x).flatten(1).any(1).all()
+
+
+def test_adaptive_probability_follows_d_and_resumes_mid_interval():
+    ada = augment.Adaptive(target=0.6, batch=50, images=1_000, interval=4)  # a move of 0.2 every 4 steps
+    for _ in range(8):
+        ada.observe(0.9)  # D sure of the real images: up
+    assert ada.p == pytest.approx(0.4)
+    for _ in range(40):
+        ada.observe(1.0)
+    assert ada.p == 1.0  # clamped
+    signs = [0.9, 0.9, 0.2, 0.9] + [0.9, 0.95, 0.95, 0.3] + [0.1, 0.2, 0.9, 0.3] + [0.5]  # up, up, down
+    straight, split = augment.Adaptive(0.6, 50, 1_000), augment.Adaptive(0.6, 50, 1_000)
+    for s in signs[:6]:
+        straight.observe(s)
+        split.observe(s)
+    resumed = augment.Adaptive(0.6, 50, 1_000)
+    resumed.load_state_dict(split.state_dict())  # two steps into an interval
+    for s in signs[6:]:
+        straight.observe(s)
+        resumed.observe(s)
+    assert straight.state_dict() == resumed.state_dict() and straight.p == pytest.approx(0.2)
+
+
 @pytest.mark.parametrize(
-    "recipe", [("--recipe", "small"), ("--recipe", "paper", "--instance-noise", "0.2", "--label-smoothing", "0.1")]
+    "recipe",
+    [
+        ("--recipe", "small"),
+        ("--recipe", "adaptive", "--augment-target", "0.1"),  # p moves from the first 4 steps on
+        ("--recipe", "paper", "--instance-noise", "0.2", "--label-smoothing", "0.1"),
+    ],
 )
 def test_resume_is_bit_exact_with_the_recipes_options(recipe, tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -146,36 +191,86 @@ def test_resume_is_bit_exact_with_the_recipes_options(recipe, tmp_path):
     a, b = (load_checkpoint(r / "checkpoints" / "last.pt") for r in (straight, split))
     assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
     assert all(torch.equal(a["discriminator"][k], b["discriminator"][k]) for k in a["discriminator"])
+    if "adaptive" in recipe:  # the probability and its half-filled interval came through the resume
+        assert a["optim"]["adaptive"] == b["optim"]["adaptive"] and a["optim"]["adaptive"]["p"] > 0
 
 
 # ------------------------------------------------------------------ recipes
 
 
 def test_auto_picks_by_data_size_and_typed_flags_win():
-    assert recipes.resolve(TrainConfig(), images=recipes.SMALL_DATA, explicit=set()).recipe == "small"
+    assert recipes.resolve(TrainConfig(), images=recipes.SMALL_DATA, explicit=set()).recipe == "adaptive"
     assert recipes.resolve(TrainConfig(), images=recipes.SMALL_DATA + 1, explicit=set()).recipe == "paper"
     cfg = recipes.resolve(TrainConfig(hflip=False, augment="color"), images=100, explicit={"hflip", "augment"})
-    assert (cfg.recipe, cfg.hflip, cfg.augment) == ("small", False, "color")
+    assert (cfg.recipe, cfg.hflip, cfg.augment, cfg.augment_target) == ("adaptive", False, "color", 0.6)
     paper = recipes.resolve(TrainConfig(recipe="paper"), images=100, explicit={"recipe"})
     assert paper.augment == "" and not paper.hflip and recipes.describe(paper) == "recipe paper"
+
+
+def test_the_small_data_recipes_leave_flips_off_for_images_that_face_one_way(tmp_path, capsys):
+    left = tmp_path / "left"
+    left.mkdir()
+    rng = np.random.RandomState(0)
+    for i in range(64):  # every image has its dark bar on the left
+        im = rng.randint(100, 200, (32, 32)).astype(np.uint8)
+        im[8:24, 4:12] = 0
+        Image.fromarray(im).save(left / f"{i:02d}.png")
+    common = ("--data", str(left), "--channels", "1", "--max-steps", "1")
+    assert train_tiny(tmp_path / "auto", *common) == 0
+    cfg = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert (cfg["recipe"], cfg["hflip"], cfg["augment"]) == ("adaptive", False, "color,translation,cutout")
+    assert "flips off: mirroring moves these images" in capsys.readouterr().err
+    assert train_tiny(tmp_path / "forced", *common, "--hflip") == 0  # typed: kept, and nothing said
+    assert json.loads((tmp_path / "forced" / "config.json").read_text())["hflip"] is True
+    assert "flips off" not in capsys.readouterr().err
+    assert train_tiny(tmp_path / "faces", "--max-steps", "1") == 0  # the toy faces are their own mirror image
+    assert json.loads((tmp_path / "faces" / "config.json").read_text())["hflip"] is True
+
+
+@pytest.mark.parametrize(
+    "name, size, channels, mirrored",
+    [("fashion-mnist", 32, 1, False), ("twemoji64", 64, 3, True), ("faces-london/64", 64, 3, True)],
+)
+def test_mirror_ratio_tells_real_sets_apart(name, size, channels, mirrored):
+    """Fashion-MNIST's shoes and bags face one way (flipped, they are new images); emoji and faces
+    are their own mirror images: the measured ratios (docs/train.md) sit either side of the limit."""
+    images = load_dataset(str(shared_data(name)), size, channels).images
+    assert (recipes.mirror_ratio(images) <= recipes.MIRROR_LIMIT) == mirrored
 
 
 def test_the_recipe_is_saved_in_the_checkpoint_and_the_export(tiny_run, exported):
     from dcgan_runtime.metadata import Metadata
 
     saved = TrainConfig.from_dict(load_checkpoint(tiny_run / "checkpoints" / "last.pt")["config"])
-    assert saved.recipe == "small" and saved.augment == "color,translation,cutout"  # 64 toy faces: small data
+    assert saved.recipe == "adaptive" and saved.augment == "color,translation,cutout"  # 64 toy faces: small data
     import onnx
 
     model = onnx.load(str(exported / "generator.onnx"))
     meta = Metadata.from_json(next(p.value for p in model.metadata_props if p.key == "dcgan"))
-    assert meta.training_config["recipe"] == "small"
-    assert "Trained with the small-data recipe: DiffAugment" in (exported / "README.md").read_text()
+    assert meta.training_config["recipe"] == "adaptive"
+    assert "Trained with the adaptive recipe: DiffAugment" in (exported / "README.md").read_text()
+
+
+def test_the_model_card_names_the_adaptive_recipe():
+    from types import SimpleNamespace
+
+    from export.card import recipe_line
+
+    cfg = {**TrainConfig(recipe="adaptive", augment="color,cutout", augment_target=0.6, hflip=True).to_dict()}
+    line = recipe_line(SimpleNamespace(training_config=cfg))  # type: ignore[arg-type]
+    assert (
+        line == "Trained with the adaptive recipe: DiffAugment (color,cutout, adaptive to D(x)'s sign mean 0.6), "
+        "horizontal flips."
+    )
 
 
 def test_unknown_augment_is_one_clear_error(tmp_path, capsys):
     assert train_tiny(tmp_path, "--augment", "colour") == 2
     assert "--augment must be a comma-separated subset of color,translation,cutout" in capsys.readouterr().err
+    assert train_tiny(tmp_path, "--augment-target", "1.5") == 2
+    assert "--augment-target must be in [0, 1) (0: always, 0.6: adapt), got 1.5" in capsys.readouterr().err
+    assert train_tiny(tmp_path, "--augment", "none", "--augment-target", "0.6") == 2
+    assert "--augment-target adapts DiffAugment's probability, but no --augment ops are on" in capsys.readouterr().err
 
 
 def test_the_recipes_benchmark_tabulates_runs_and_keeps_earlier_rows(tmp_path, monkeypatch):

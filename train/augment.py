@@ -10,6 +10,11 @@ Every random number is drawn on the CPU from torch's global generator for the wh
 batch, then each process keeps its share: the draws are the same on any device and any number of
 ranks, and `--resume` restores them with the RNG state.
 
+Adaptive strength (`Adaptive`, after ADA, Karras et al. 2020): each op then acts on each image with
+probability p, and p follows how sure D is of the real images, r = E[sign D(x)]: up while r is
+above the target (D is memorising the data), down while it is below. A data set big or easy enough
+that D never overfits keeps p near 0, the paper's recipe; one that D memorises gets p near 1.
+
 >>> torch.manual_seed(0) and None
 >>> x = torch.zeros(4, 3, 16, 16)
 >>> tuple(diff_augment(x, "color,translation,cutout", 4, slice(0, 4)).shape)
@@ -22,13 +27,50 @@ import torch
 import torch.nn.functional as F
 
 
-def diff_augment(x: torch.Tensor, policy: str, batch: int, part: slice) -> torch.Tensor:
-    """`x` (this rank's `part` of a global batch of `batch`, NCHW in [-1, 1]) through `policy`'s ops."""
+def diff_augment(x: torch.Tensor, policy: str, batch: int, part: slice, p: float | None = None) -> torch.Tensor:
+    """`x` (this rank's `part` of a global batch of `batch`, NCHW in [-1, 1]) through `policy`'s ops:
+    all of them (p None), or each on each image with probability p (drawn whatever p is, so the
+    random stream does not depend on it)."""
     if x.shape[0] != part.stop - part.start or part.stop > batch:
         raise ValueError(f"a batch of {x.shape[0]} images does not fit the part {part} of {batch}")
-    for name in (p for p in policy.split(",") if p):  # TrainConfig checked the names
-        x = _OPS[name](x, batch, part)
+    for name in (op for op in policy.split(",") if op):  # TrainConfig checked the names
+        if p is None:
+            x = _OPS[name](x, batch, part)
+        else:
+            skip = _uniform(batch, part, x) >= p
+            x = torch.where(skip, x, _OPS[name](x, batch, part))
     return x
+
+
+class Adaptive:
+    """The augmentation probability p, moved every `interval` steps by `interval` x batch / `images`
+    towards D's real-image sign mean `target` (0.6 in ADA): 0 to 1 in `images` images at most.
+
+    >>> ada = Adaptive(target=0.6, batch=64)
+    >>> for _ in range(8):
+    ...     ada.observe(1.0)  # D sure of every real image: p rises
+    >>> round(ada.p, 4)
+    0.0256
+    """
+
+    def __init__(self, target: float, batch: int, images: int = 20_000, interval: int = 4):
+        self.target, self.batch, self.images, self.interval = target, batch, images, interval
+        self.p, self.signs, self.seen = 0.0, 0.0, 0
+
+    def observe(self, sign_mean: float) -> None:
+        """One step's E[sign D(x)] over the global batch (the ranks' mean)."""
+        self.signs, self.seen = self.signs + sign_mean, self.seen + 1
+        if self.seen == self.interval:
+            step = self.interval * self.batch / self.images
+            direction = 1.0 if self.signs / self.seen > self.target else -1.0
+            self.p = min(max(self.p + direction * step, 0.0), 1.0)
+            self.signs, self.seen = 0.0, 0
+
+    def state_dict(self) -> dict[str, float]:
+        return {"p": self.p, "signs": self.signs, "seen": self.seen}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.p, self.signs, self.seen = float(state["p"]), float(state["signs"]), int(state["seen"])
 
 
 def instance_noise(x: torch.Tensor, sigma: float, batch: int, part: slice) -> torch.Tensor:

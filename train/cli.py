@@ -2,7 +2,7 @@
 
 Writes a run directory: config.json, checkpoints/last.pt (+ periodic), samples/*.png (fixed-noise
 grids), metrics.jsonl, loss.png and progress.gif. `--resume` continues a run exactly. Up to 10,000
-images the small-data recipe (DiffAugment, flips) is the default; a run that fails (D wins, the
+images the adaptive small-data recipe (DiffAugment, flips) is the default; a run that fails (D wins, the
 samples collapse, the SWD runs away) is named in one line as it happens (docs/train.md). Under
 `torchrun --nproc_per_node=N -m train ...` it trains with DDP (NCCL on GPUs, gloo on CPUs):
 --batch-size is the global batch, split evenly over the N ranks; rank 0 alone writes the run.
@@ -90,10 +90,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a(
         "--recipe",
         choices=RECIPES,
-        help=f"paper (Radford et al.), small (DiffAugment + flips), or auto (default): small up to "
-        f"{recipes.SMALL_DATA:,} images, else paper. --hflip and the four flags below override its choices",
+        help=f"paper (Radford et al.), small (DiffAugment + flips; no flips for images that face one way), "
+        f"adaptive (small's ops at a probability that follows D), or auto (default): adaptive up to "
+        f"{recipes.SMALL_DATA:,} images, else paper. --hflip and the five flags below override its choices",
     )
     a("--augment", help="DiffAugment on D's inputs: comma-separated color,translation,cutout; 'none' for none")
+    a(
+        "--augment-target",
+        type=float,
+        help="adaptive DiffAugment: each op's probability rises while E[sign D(x)] is above this (ADA: 0.6); "
+        "0 augments every image",
+    )
     a("--label-smoothing", type=float, help="one-sided: D's target for real images is 1 - this (e.g. 0.1)")
     a("--instance-noise", type=float, help="std of noise on D's inputs, annealed to 0 over the run (e.g. 0.1)")
     a("--lr-d", type=float, help="D's learning rate (default: --lr; two time scales when they differ)")
@@ -210,7 +217,9 @@ def setup(args: argparse.Namespace) -> Run | int:
         check_sizes(cfg)
         data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.num_images, cfg.seed)
         if state is None:
-            cfg = recipes.resolve(cfg, len(data), explicit=set(given(args)))
+            say = (lambda line: print(line, file=sys.stderr)) if world.is_main else (lambda line: None)
+            mirror = lambda: recipes.mirror_ratio(data.images)  # noqa: E731 (measured only where it decides)
+            cfg = recipes.resolve(cfg, len(data), explicit=set(given(args)), mirror=mirror, log=say)
         else:
             check_same_data(state, data)
         per_epoch, total = steps_plan(cfg, len(data))
@@ -379,7 +388,8 @@ def log_step(run: Run, row: dict, metrics_file: IO[str], bar, quiet: bool) -> No
             print(
                 f"step {step}/{run.total} loss_d {row['loss_d']:.3f} loss_g {row['loss_g']:.3f} "
                 f"D(x) {row['d_x']:.2f} D(G(z)) {row['d_g_z']:.2f} SWD {row['swd']:.1f} (best {run.sampler.best:.1f}) "
-                f"{row['images_per_s']} img/s",
+                + (f"augment p {row['augment_p']:.2f} " if "augment_p" in row else "")
+                + f"{row['images_per_s']} img/s",
                 file=sys.stderr,
             )
     metrics_file.write(json.dumps(row) + "\n")

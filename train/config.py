@@ -31,7 +31,7 @@ LIMITS = {
     "threads": 1024,
 }
 LIMITS |= {"epochs": 10**9, "max_steps": 10**12}
-RECIPES = ("auto", "paper", "small")  # train/recipes.py
+RECIPES = ("auto", "paper", "small", "adaptive")  # train/recipes.py
 AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's ops (train/augment.py)
 ON_COLLAPSE = ("stop", "warn", "rewind")  # train/watch.py
 
@@ -57,8 +57,9 @@ class TrainConfig:
     beta2: float = 0.999  # Adam beta2
     seed: int = 0  # seeds data order, weights, noise and the toy faces
     # the recipe (train/recipes.py; docs/train.md "When training fails")
-    recipe: str = "auto"  # paper, small, or auto (small up to recipes.SMALL_DATA images): sets the five below
+    recipe: str = "auto"  # paper, small, adaptive or auto (adaptive up to recipes.SMALL_DATA images): hflip and below
     augment: str = ""  # DiffAugment for D's inputs, real and fake: comma-separated color,translation,cutout
+    augment_target: float = 0.0  # 0: augment every image; else each op's probability p tracks E[sign D(x)] to this
     label_smoothing: float = 0.0  # one-sided: D's target for real images is 1 - this
     instance_noise: float = 0.0  # std of Gaussian noise on D's inputs, falling linearly to 0 over noise_steps
     noise_steps: int = 2000  # steps over which instance noise anneals to 0 (fixed: resume stays exact)
@@ -119,6 +120,8 @@ class TrainConfig:
         parts = [p for p in self.augment.split(",") if p]
         if any(p not in AUGMENTS for p in parts) or len(set(parts)) != len(parts):
             problems.append(f"augment must be a comma-separated subset of {','.join(AUGMENTS)}, got {self.augment!r}")
+        if not 0 <= self.augment_target < 1:
+            problems.append(f"augment_target must be in [0, 1) (0: always, 0.6: adapt), got {self.augment_target}")
         if not 0 <= self.label_smoothing < 0.5:
             problems.append(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
         if not 0 <= self.instance_noise <= 2:

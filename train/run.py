@@ -119,4 +119,6 @@ class Run:
         m = distributed.mean_across(self.step_fn(real, z[part].to(device), noise), world)
         if not all(math.isfinite(v) for v in m.values()):
             raise FloatingPointError(f"non-finite loss at step {self.step + 1}: {m}")
+        if self.step_fn.adaptive:  # every rank moves p by the same (global) number
+            self.step_fn.adaptive.observe(m["d_x_sign"])
         return m

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.augment import diff_augment, instance_noise
+from train.augment import Adaptive, diff_augment, instance_noise
 from train.config import TrainConfig
 
 
@@ -81,9 +81,11 @@ class GANStep:
     """Call with a real batch (float, [-1, 1]) and latents; returns the step's scalars.
 
     The recipe's options act on D's inputs and targets: DiffAugment on every image D sees (a fresh
-    draw for each of its three passes), instance noise of std `noise` (the caller anneals it), a
-    one-sided smoothed target for real images, and D's own learning rate. `part` is this process's
-    share of the global batch (the random draws are the global batch's, so ranks agree).
+    draw for each of its three passes; with `augment_target`, each op with the adaptive probability
+    `adaptive.p`, which the caller feeds the step's `d_x_sign`), instance noise of std `noise` (the
+    caller anneals it), a one-sided smoothed target for real images, and D's own learning rate.
+    `part` is this process's share of the global batch (the random draws are the global batch's, so
+    ranks agree).
 
     >>> from train.model import build_models
     >>> cfg = TrainConfig(image_size=32, ngf=8, ndf=8, batch_size=4)
@@ -97,6 +99,7 @@ class GANStep:
         self.g, self.d, self.execution = g, d, execution
         self.augment, self.real_label, self.batch = cfg.augment, 1.0 - cfg.label_smoothing, cfg.batch_size
         self.part = part or slice(0, cfg.batch_size)
+        self.adaptive = Adaptive(cfg.augment_target, cfg.batch_size) if cfg.augment_target else None
         self.opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         self.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d or cfg.lr, betas=(cfg.beta1, cfg.beta2))
         fp16 = execution.amp_dtype == torch.float16
@@ -128,7 +131,7 @@ class GANStep:
     def _seen_by_d(self, x: torch.Tensor, noise: float) -> torch.Tensor:
         """What D is shown of `x`: augmented, then noised, as the recipe says (nothing drawn otherwise)."""
         if self.augment:
-            x = diff_augment(x, self.augment, self.batch, self.part)
+            x = diff_augment(x, self.augment, self.batch, self.part, self.adaptive.p if self.adaptive else None)
         return instance_noise(x, noise, self.batch, self.part)
 
     def _step(self, real: torch.Tensor, z: torch.Tensor, noise: float) -> dict[str, float]:
@@ -155,18 +158,22 @@ class GANStep:
             self.d.requires_grad_(True)
         if self.scaler is not None:
             self.scaler.update()
-        return {
+        scalars = {
             "loss_d": loss_d.item(),
             "loss_g": loss_g.item(),
             "d_x": torch.sigmoid(out_real).mean().item(),
             "d_g_z": torch.sigmoid(out_fake).mean().item(),
         }
+        if self.adaptive:  # what p ran at, and D's sureness of the real images (ADA's r_t) that moves it
+            scalars |= {"augment_p": self.adaptive.p, "d_x_sign": torch.sign(out_real).mean().item()}
+        return scalars
 
     def state_dict(self) -> dict:
         return {
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else {},
+            **({"adaptive": self.adaptive.state_dict()} if self.adaptive else {}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -174,3 +181,5 @@ class GANStep:
         self.opt_d.load_state_dict(state["opt_d"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if self.adaptive and "adaptive" in state:
+            self.adaptive.load_state_dict(state["adaptive"])

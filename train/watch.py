@@ -37,8 +37,8 @@ RUNAWAY_RATIO, RUNAWAY_GRIDS, RUNAWAY_AGE = 2.0, 3, 300
 CLEARED = {"d-wins": 0.1, "collapse": 0.5, "runaway": 1.5}  # D(G(z)) above, spread above, SWD/best under
 
 ADVICE = {
-    "d-wins": "try --recipe small (DiffAugment: D sees augmented images), or a lower --lr-d",
-    "collapse": "try --recipe small, or resume from checkpoints/best.pt with a lower --lr",
+    "d-wins": "try --recipe adaptive or small (DiffAugment: D sees augmented images), or a lower --lr-d",
+    "collapse": "try --recipe adaptive or small, or resume from checkpoints/best.pt with a lower --lr",
     "runaway": "export checkpoints/best.pt (kept by SWD); to go on, --on-collapse rewind or a lower --lr-d",
 }
 
