@@ -92,7 +92,7 @@ def resolve(
 
 def mirror_ratio(images: torch.Tensor, pairs: int = 512) -> float | None:
     """How far horizontal flips move a data set, in units of sampling noise: SWD(half A, mirrored
-    half B) / SWD(half A, half B), on up to `pairs` seeded images a half (uint8 NCHW; about 1 s for
+    half B) / SWD(half A, half B), on up to `pairs` seeded images a half (uint8 NCHW; 2.2 s for
     512 pairs at 64 px on 2 cores). Near 1 for sets that are their own mirror image (toy faces 1.0,
     Twemoji 1.1, the London faces 1.5), 3 for Fashion-MNIST; None below MIRROR_MIN images.
 
