@@ -52,7 +52,8 @@ def recipe_line(meta: Metadata) -> str:
     """How it was trained, in one sentence: the paper's recipe, or a small-data one and its options."""
     cfg = meta.training_config
     recipe = cfg.get("recipe")
-    if recipe not in ("paper", "small", "adaptive"):
+    names = {"paper": "the paper's recipe", "small": "the small-data recipe", "adaptive": "the adaptive recipe"}
+    if recipe not in names:
         return ""
     adapts = f", adaptive to D(x)'s sign mean {cfg['augment_target']}" if cfg.get("augment_target") else ""
     options = [
@@ -63,8 +64,7 @@ def recipe_line(meta: Metadata) -> str:
         f"D's learning rate {cfg['lr_d']}" if cfg.get("lr_d") else "",
     ]
     shown = ", ".join(o for o in options if o)
-    name = {"paper": "the paper's recipe", "small": "the small-data recipe", "adaptive": "the adaptive recipe"}[recipe]
-    return f"Trained with {name}" + (f": {shown}." if shown else ".")
+    return f"Trained with {names[recipe]}" + (f": {shown}." if shown else ".")
 
 
 def dataset_id(meta: Metadata) -> str | None:

@@ -38,7 +38,8 @@ def diff_augment(x: torch.Tensor, policy: str, batch: int, part: slice, p: float
             x = _OPS[name](x, batch, part)
         else:
             skip = _uniform(batch, part, x) >= p
-            x = _OPS[name](x, batch, part) if p >= 1 else torch.where(skip, x, _OPS[name](x, batch, part))
+            done = _OPS[name](x, batch, part)
+            x = done if p >= 1 else torch.where(skip, x, done)
     return x
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import re
 import shutil
@@ -218,7 +219,7 @@ def setup(args: argparse.Namespace) -> Run | int:
         data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.num_images, cfg.seed)
         if state is None:
             say = (lambda line: print(line, file=sys.stderr)) if world.is_main else (lambda line: None)
-            mirror = lambda: recipes.mirror_ratio(data.images)  # noqa: E731 (measured only where it decides)
+            mirror = functools.partial(recipes.mirror_ratio, data.images)  # measured only where it decides
             cfg = recipes.resolve(cfg, len(data), explicit=set(given(args)), mirror=mirror, log=say)
         else:
             check_same_data(state, data)

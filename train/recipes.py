@@ -29,34 +29,19 @@ SMALL_DATA = 10_000  # auto picks "adaptive" for at most this many training imag
 MIRROR_LIMIT = 2.0  # flips move a data set this many times its sampling noise: not mirror-symmetric (docs/train.md)
 MIRROR_MIN = 64  # fewer images than this cannot tell; the recipe's flips stay
 
+PAPER: dict[str, Any] = {  # Radford et al. 2016: Adam 2e-4 for both networks, no augmentation, hard labels
+    "augment": "",
+    "augment_target": 0.0,
+    "label_smoothing": 0.0,
+    "instance_noise": 0.0,
+    "lr_d": 0.0,
+    "hflip": False,
+}
+SMALL = PAPER | {"augment": "color,translation,cutout", "hflip": True}  # DiffAugment (Zhao et al. 2020) + flips
 RECIPES: dict[str, dict[str, Any]] = {
-    # Radford et al. 2016: Adam 2e-4 for both networks, no augmentation, hard labels
-    "paper": {
-        "augment": "",
-        "augment_target": 0.0,
-        "label_smoothing": 0.0,
-        "instance_noise": 0.0,
-        "lr_d": 0.0,
-        "hflip": False,
-    },
-    # DiffAugment (Zhao et al. 2020) on everything D sees, plus horizontal flips of the real images
-    "small": {
-        "augment": "color,translation,cutout",
-        "augment_target": 0.0,
-        "label_smoothing": 0.0,
-        "instance_noise": 0.0,
-        "lr_d": 0.0,
-        "hflip": True,
-    },
-    # the same ops and flips, each op on each image with a probability that adapts to D (ADA's r_t target)
-    "adaptive": {
-        "augment": "color,translation,cutout",
-        "augment_target": 0.6,
-        "label_smoothing": 0.0,
-        "instance_noise": 0.0,
-        "lr_d": 0.0,
-        "hflip": True,
-    },
+    "paper": PAPER,
+    "small": SMALL,
+    "adaptive": SMALL | {"augment_target": 0.6},  # each op at a probability that follows D (ADA's r_t target)
 }
 
 
