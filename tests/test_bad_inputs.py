@@ -508,6 +508,14 @@ def test_resume_refuses_a_checkpoint_without_its_rng_state(tmp_path):
         check_resumable({**state, "rng": {}}, "last.pt")
     with pytest.raises(CheckpointError, match="optimiser"):
         check_resumable({k: v for k, v in state.items() if k != "optim"}, "last.pt")
+    assert "adaptive" in state["optim"]  # 48 images: the adaptive recipe
+    good = state["optim"]["adaptive"]
+    for damaged in ({}, {**good, "p": "x"}, {**good, "p": 2.0}, {**good, "seen": 4}, {**good, "seen": 1.5}):
+        with pytest.raises(CheckpointError, match="damaged adaptive augmentation state"):
+            check_resumable({**state, "optim": {**state["optim"], "adaptive": damaged}}, "last.pt")
+    dropped = {k: v for k, v in state["optim"].items() if k != "adaptive"}
+    with pytest.raises(CheckpointError, match="missing or damaged adaptive"):
+        check_resumable({**state, "optim": dropped}, "last.pt")
 
 
 def test_export_force_replaces_the_whole_previous_export(tiny_run, tmp_path):

@@ -71,7 +71,11 @@ class Adaptive:
         return {"p": self.p, "signs": self.signs, "seen": self.seen}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
-        self.p, self.signs, self.seen = float(state["p"]), float(state["signs"]), int(state["seen"])
+        """Raises KeyError, TypeError or ValueError for a state this class did not write."""
+        p, signs, seen = float(state["p"]), float(state["signs"]), state["seen"]
+        if not (0 <= p <= 1 and abs(signs) <= self.interval and isinstance(seen, int) and 0 <= seen < self.interval):
+            raise ValueError(f"not an adaptive augmentation state: {state!r}")
+        self.p, self.signs, self.seen = p, signs, seen
 
 
 def instance_noise(x: torch.Tensor, sigma: float, batch: int, part: slice) -> torch.Tensor:

@@ -21,6 +21,7 @@ from torch import nn
 
 from dcgan_runtime.errors import first_line
 from dcgan_runtime.files import atomic_write, not_a_file
+from train.augment import Adaptive
 from train.config import TrainConfig
 from train.model import build_discriminator, build_generator
 from train.step import GANStep
@@ -226,6 +227,11 @@ def check_resumable(state: dict[str, Any], path: Path | str) -> TrainConfig:
     best = state.get("best_swd", float("inf"))
     if isinstance(best, bool) or not isinstance(best, (int, float)):
         raise CheckpointError(f"{where!r} has best_swd {best!r}, expected a number")
+    if cfg.augment_target:  # adaptive DiffAugment: its probability is part of the exact state
+        try:
+            Adaptive(cfg.augment_target, cfg.batch_size).load_state_dict(optim["adaptive"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{where!r} has a missing or damaged adaptive augmentation state") from None
     if "watch" in state:  # checkpoints before train/watch.py have none: the watch starts afresh
         try:
             Watch().load_state_dict(state["watch"])
