@@ -273,6 +273,23 @@ def test_ray_engine_on_a_local_cluster_writes_the_same_files(onnx_model, tmp_pat
     assert result == {"seeds": [*range(7, 21), 3], "equal": True}
 
 
+def test_a_ray_retry_counts_the_shard_its_dead_actor_completed(onnx_model, tmp_path):
+    # An actor killed after its shard's rename but before it reported: Ray hands the shard out again, and
+    # the retry finds it complete. It was missing when the run began, so its images count as written.
+    from dcgan_runtime.scale.ray_data import ShardWriter
+    from dcgan_runtime.scale.shards import prepare, write_shard
+
+    plan = Plan(SeedSet.parse("0-9"), "npy", 4)
+    writer = ShardWriter(str(onnx_model), None, "cpu", 1, plan, str(tmp_path))
+    prepare(tmp_path, plan, plan.manifest(writer.g.sha256, writer.g.metadata), force=False)
+    write_shard(writer.g, plan, tmp_path, 0)
+    before = (tmp_path / "shard-00000.npy").read_bytes()
+    out = writer({"shard": np.array([0, 2])})
+    assert out["images"].tolist() == [4, 2]  # shard 0 kept (4 seeds), shard 2 written (seeds 8 and 9)
+    assert (tmp_path / "shard-00000.npy").read_bytes() == before
+    assert np.load(tmp_path / "shard-00002.npy").shape[0] == 2
+
+
 @pytest.mark.slow
 def test_ray_rewrites_the_shard_of_a_worker_killed_mid_run(onnx_model, tmp_path):
     pytest.importorskip("ray", reason="the [ray] extra is not installed")

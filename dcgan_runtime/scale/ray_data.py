@@ -5,8 +5,10 @@ each loading the model once and writing whole shards with the very function the 
 writer uses (`shards.write_shard`): the files are byte-identical to a local run's. An actor that
 dies is restarted and its shard retried by Ray Data (its defaults for actor pools: restarts and
 task retries without limit); a shard is only in place once it is complete, so a retry rewrites it
-from scratch. With `address` the work joins an existing cluster (DIR must then
-be storage every node sees); without, a local Ray instance is started for the run and stopped after.
+from scratch, or, where the actor died after the rename but before it reported, finds it in place
+and counts its images (every shard handed out was missing when the run began). With `address` the
+work joins an existing cluster (DIR must then be storage every node sees); without, a local Ray
+instance is started for the run and stopped after.
 Actors ask for one CPU, or one GPU with `device="cuda"`.
 
 `dataset` returns the images themselves as a Ray Dataset of {"seed", "image"} rows, to feed your
@@ -75,8 +77,8 @@ class ShardWriter:
         self.plan, self.outdir = plan, Path(outdir)
 
     def __call__(self, batch: dict[str, np.ndarray], batch_size: int = 64) -> dict[str, np.ndarray]:
-        images = [
-            0
+        images = [  # a shard in place was written by this run's actor that died before it could report it
+            len(self.plan.seeds_of(int(k)))
             if (self.outdir / self.plan.name(int(k))).exists()
             else write_shard(self.g, self.plan, self.outdir, int(k), batch_size)
             for k in batch["shard"]
