@@ -47,6 +47,20 @@ def worker(rank: int, store: str, out: str, sync_bn: bool) -> None:
     dist.destroy_process_group()
 
 
+def measure_once(rank: int, store: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    calls = []
+    got = distributed.on_main(lambda: calls.append(rank) or 1.5 + rank, distributed.World(rank, 2))
+    Path(f"{out}.{rank}").write_text(json.dumps({"got": got, "calls": calls}))
+    dist.destroy_process_group()
+
+
+def test_a_choice_measured_on_rank_0_is_every_ranks_choice(tmp_path):
+    mp.spawn(measure_once, args=(str(tmp_path / "store"), str(tmp_path / "out")), nprocs=2)
+    ranks = [json.loads((tmp_path / f"out.{r}").read_text()) for r in (0, 1)]
+    assert ranks == [{"got": 1.5, "calls": [0]}, {"got": 1.5, "calls": []}]  # rank 1 never measured
+
+
 @pytest.mark.parametrize("sync_bn", [True, False])
 def test_two_processes_with_half_batches_match_one_process(tmp_path, sync_bn):
     mp.spawn(worker, args=(str(tmp_path / "store"), str(tmp_path / "grads"), sync_bn), nprocs=2)

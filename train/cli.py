@@ -219,7 +219,8 @@ def setup(args: argparse.Namespace) -> Run | int:
         data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.num_images, cfg.seed)
         if state is None:
             say = (lambda line: print(line, file=sys.stderr)) if world.is_main else (lambda line: None)
-            mirror = functools.partial(recipes.mirror_ratio, data.images)  # measured only where it decides
+            measure = functools.partial(recipes.mirror_ratio, data.images)  # measured only where it decides
+            mirror = functools.partial(distributed.on_main, measure, world)  # once, on rank 0
             cfg = recipes.resolve(cfg, len(data), explicit=set(given(args)), mirror=mirror, log=say)
         else:
             check_same_data(state, data)

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -151,3 +155,14 @@ def any_across(flag: bool, world: World) -> bool:
     t = torch.tensor([int(flag)], device=world.device)
     dist.all_reduce(t)
     return bool(t.item())
+
+
+def on_main(measure: Callable[[], T], world: World) -> T:
+    """`measure()` run on rank 0 alone, its result handed to every rank: a choice measured once (the
+    data's mirror check) is the same choice everywhere, even where ranks' CPUs round differently."""
+    if world.size == 1:
+        return measure()
+    box: list[Any] = [measure() if world.is_main else None]
+    device = torch.device("cuda", world.local_rank) if world.device == "cuda" else None
+    dist.broadcast_object_list(box, src=0, device=device)
+    return box[0]
