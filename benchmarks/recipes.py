@@ -43,10 +43,13 @@ RECIPES = {  # name -> the flags that make it (each option alone on top of the p
     "small": ["--recipe", "small"],
     "small-noflip": ["--recipe", "small", "--no-hflip"],  # DiffAugment alone: for sets that are not mirror images
     "adaptive": ["--recipe", "adaptive"],  # DiffAugment at a probability that follows D (ADA's heuristic)
+    "adaptive-0.8": ["--recipe", "adaptive", "--augment-target", "0.8"],  # augmenting only a D surer than ADA's 0.6
     "paper-rewind": ["--recipe", "paper", "--on-collapse", "rewind"],  # the paper's, rewound when it fails
-    # a second seed (weights, noise and data order) of the two best, for the spread between runs
+    # a second seed (weights, noise and data order), for the spread between runs
     "hflip-seed1": ["--recipe", "paper", "--hflip", "--seed", "1"],
     "small-seed1": ["--recipe", "small", "--seed", "1"],
+    "adaptive-seed1": ["--recipe", "adaptive", "--seed", "1"],
+    "adaptive-0.8-seed1": ["--recipe", "adaptive", "--augment-target", "0.8", "--seed", "1"],
 }
 # name -> (data path under the shared folder or a subset size, training flags, evaluation data)
 SETS = {
