@@ -500,7 +500,7 @@ def check_serve(a: argparse.Namespace) -> None:
         (1 <= a.max_batch <= MAX_BATCH_SIZES, f"--max-batch must be in 1..{MAX_BATCH_SIZES}, got {a.max_batch}"),
         (0 <= a.max_wait_ms <= 1000, f"--max-wait-ms must be in 0..1000, got {a.max_wait_ms}"),
         (
-            bool(oip.NAME.match(a.model_name)),
+            bool(oip.NAME.fullmatch(a.model_name)),
             f"--model-name takes letters, digits, _ . - (64 at most), got {a.model_name!r}",
         ),
         (1 <= a.replicas <= 64, f"--replicas must be in 1..64, got {a.replicas}"),

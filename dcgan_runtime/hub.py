@@ -21,15 +21,18 @@ A MODEL, as `Generator.load` and every `dcgan` command take it, is one of:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import logging
 import os
 import re
+import shutil
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,7 +44,10 @@ log = logging.getLogger(__name__)
 HF = "hf://"
 MAX_DOWNLOAD = 1 << 30  # bytes one URL may bring (a classic 64x64 generator is 14 MB)
 TIMEOUT_SECONDS = 30.0  # to connect, and between two reads of a download
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")  # fullmatch only
+REF_PART = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}")  # one part of a branch or tag name
+COMMIT = re.compile(r"[0-9a-f]{40}")
+CONTENT_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # git's blob sha1, or an LFS file's sha256
 CARD, PARITY = "README.md", "parity.json"
 Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
 
@@ -55,8 +61,14 @@ def parse_hf(spec: str) -> tuple[str, str | None]:
     """`hf://ORG/NAME[@REVISION]` -> (repo id, revision or None)."""
     rest = spec[len(HF) :] if spec.startswith(HF) else spec
     repo_id, _, revision = rest.partition("@")
-    if not REPO_ID.match(repo_id) or ".." in repo_id or (revision == "" and "@" in rest):
-        raise ValueError(f"{spec!r} is not a Hub model: write hf://ORG/NAME or hf://ORG/NAME@REVISION")
+    try:
+        check_repo_id(repo_id)
+        if revision or "@" in rest:
+            check_revision(revision)
+    except ValueError as e:
+        raise ValueError(
+            f"{spec[:120]!r} is not a Hub model ({e}): write hf://ORG/NAME or hf://ORG/NAME@REVISION"
+        ) from None
     return repo_id, revision or None
 
 
@@ -96,11 +108,76 @@ def locate(
 def _hub() -> Any:
     try:
         import huggingface_hub
+        import huggingface_hub.constants  # submodules this module reads as hf.constants, hf.errors
+        import huggingface_hub.errors  # noqa: F401
     except ImportError:
         raise ModelError(
             "Hub models need huggingface_hub: pip install 'dcgan[hub]' (or download the file and pass its path)"
         ) from None
     return huggingface_hub
+
+
+def check_revision(revision: str) -> str:
+    """A Hub revision as git names them (a branch, a tag, `refs/pr/N`, or a 40-hex commit), else ValueError.
+
+    It becomes a file name in the cache (`refs/<revision>`), so nothing that could leave that folder passes:
+    no `..` or `.`-led part, no absolute or empty part, no backslash, no control character, no newline.
+
+    >>> check_revision("v1.0"), check_revision("refs/pr/3")
+    ('v1.0', 'refs/pr/3')
+    >>> check_revision("../../x")
+    Traceback (most recent call last):
+    ...
+    ValueError: revision '../../x' is not a branch, tag or commit name: ...
+    """
+    parts = revision.split("/") if isinstance(revision, str) and len(revision) <= 255 else [""]
+    if not all(REF_PART.fullmatch(part) and not part.endswith(".lock") for part in parts):
+        raise ValueError(
+            f"revision {str(revision)[:80]!r} is not a branch, tag or commit name: use letters, digits and . _ - "
+            "(parts joined by /, none starting with a dot)"
+        )
+    return revision
+
+
+def check_repo_id(repo_id: object) -> str:
+    """`ORG/NAME` as the Hub spells repository ids (full match: no trailing newline, no `..`), else ValueError."""
+    if not isinstance(repo_id, str) or not REPO_ID.fullmatch(repo_id) or ".." in repo_id:
+        raise ValueError(f"{str(repo_id)[:120]!r} is not a Hub repository id: write ORG/NAME")
+    return repo_id
+
+
+@contextlib.contextmanager
+def _hub_errors(hf: Any, where: str, filename: str, precision: str | None, offline: bool) -> Iterator[None]:
+    """huggingface_hub's exceptions as one-line ModelErrors that say what to do."""
+    errors = hf.errors
+    try:
+        yield
+    except errors.GatedRepoError:
+        raise ModelError(f"{where} is gated: accept its terms on the Hub and log in (hf auth login)") from None
+    except errors.RepositoryNotFoundError:
+        raise ModelError(
+            f"no model repository {where.split('@')[0]} on the Hub (or it is private: log in with hf auth login, "
+            "or pass token=)"
+        ) from None
+    except errors.RevisionNotFoundError:
+        repo, _, revision = where.partition("@")
+        raise ModelError(f"{repo} has no revision {revision!r}: name a branch, tag or commit it has") from None
+    except errors.LocalEntryNotFoundError:
+        raise ModelError(
+            f"{filename} of {where} is not in the Hub cache"
+            + (
+                " and the Hub is not consulted (offline: HF_HUB_OFFLINE or local_files_only): fetch it once online"
+                if offline or hf.constants.HF_HUB_OFFLINE
+                else " and the Hub cannot be reached: check the network, or set HF_HUB_OFFLINE=1 to use the cache only"
+            )
+        ) from None
+    except errors.EntryNotFoundError:
+        raise ModelError(
+            f"{where} has no {filename}: that repository holds no {precision or 'fp32'} export"
+            + ("" if precision in (None, "fp32") else f" (export with --{precision} and push it)")
+        ) from None
+    except (errors.HfHubHTTPError, OSError) as e:
+        raise ModelError(f"cannot fetch {filename} of {where} from the Hub: {first_line(e)}") from None
 
 
 def download(
@@ -114,56 +191,106 @@ def download(
 ) -> Path:
     """The repository's file for `precision` (default fp32), from the Hub cache or the Hub.
 
+    The cache is huggingface_hub's (`HF_HUB_CACHE`, `HF_HOME`, `HF_HUB_OFFLINE` as it reads them), laid
+    out as it lays it out. What the Hub answers never becomes a path unchecked: its commit must be 40 hex
+    digits and its ETag a content hash, and the file must hash to that ETag before it is kept.
+
     >>> download("acme/faces", precision="int8")   # doctest: +SKIP
     PosixPath('~/.cache/huggingface/hub/models--acme--faces/snapshots/3f1.../generator.int8.onnx')
     """
-    if not REPO_ID.match(str(repo_id)):
-        raise ValueError(f"{repo_id!r} is not a Hub repository id: write ORG/NAME")
+    check_repo_id(repo_id)
+    if revision is not None:
+        check_revision(revision)
     if precision is not None and precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
     hf = _hub()
-    from huggingface_hub import errors
-
     filename = FILENAMES[precision or "fp32"]
     where = f"{repo_id}@{revision}" if revision else repo_id
-    try:
-        path = hf.hf_hub_download(
-            repo_id,
-            filename,
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-            token=token,
-            library_name="dcgan",
-            library_version=__version__,
-        )
-    except errors.GatedRepoError:
-        raise ModelError(f"{where} is gated: accept its terms on the Hub and log in (hf auth login)") from None
-    except errors.RepositoryNotFoundError:
-        raise ModelError(
-            f"no model repository {repo_id} on the Hub (or it is private: log in with hf auth login, or pass token=)"
-        ) from None
-    except errors.RevisionNotFoundError:
-        raise ModelError(f"{repo_id} has no revision {revision!r}: name a branch, tag or commit it has") from None
-    except errors.LocalEntryNotFoundError:
-        offline = local_files_only or hf.constants.HF_HUB_OFFLINE
-        raise ModelError(
-            f"{filename} of {where} is not in the Hub cache"
-            + (
-                " and the Hub is not consulted (offline: HF_HUB_OFFLINE or local_files_only): fetch it once online"
-                if offline
-                else " and the Hub cannot be reached: check the network, or set HF_HUB_OFFLINE=1 to use the cache only"
-            )
-        ) from None
-    except errors.EntryNotFoundError:
-        raise ModelError(
-            f"{where} has no {filename}: that repository holds no {precision or 'fp32'} export"
-            + ("" if precision in (None, "fp32") else f" (export with --{precision} and push it)")
-        ) from None
-    except (errors.HfHubHTTPError, OSError) as e:
-        raise ModelError(f"cannot fetch {filename} of {where} from the Hub: {first_line(e)}") from None
+    cache = Path(cache_dir if cache_dir is not None else hf.constants.HF_HUB_CACHE).absolute()
+    storage = cache / ("models--" + repo_id.replace("/", "--"))
+    offline = local_files_only or bool(hf.constants.HF_HUB_OFFLINE)
+    with _hub_errors(hf, where, filename, precision, offline):
+        if offline:
+            found = hf.hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache, local_files_only=True)
+            path = Path(found)
+        else:
+            path = _fetch_into_cache(hf, storage, repo_id, filename, revision, token)
+    _check_inside(path, storage)
     log.info("%s: %s", where, path)
-    return Path(path)
+    return path
+
+
+def _fetch_into_cache(hf: Any, storage: Path, repo_id: str, filename: str, revision: str | None, token: Any) -> Path:
+    """Ask the Hub which commit and content `filename` is at `revision`, check both, and lay the file into the
+    cache as huggingface_hub does (blobs/ETAG, snapshots/COMMIT/FILE, refs/REVISION), downloading it only when
+    that snapshot lacks it. The download goes to a staging folder under names of our own (`local_dir`)."""
+    url = hf.hf_hub_url(repo_id, filename, revision=revision)
+    try:
+        meta = hf.get_hf_file_metadata(url, token=token, library_name="dcgan", library_version=__version__)
+    except (hf.errors.HfHubHTTPError, OSError) as e:
+        if isinstance(e, hf.errors.HfHubHTTPError) and getattr(e.response, "status_code", 500) < 500:
+            raise  # the Hub answered: no such repository, revision or file
+        log.warning("the Hub cannot be reached (%s): using the cache", first_line(e))
+        return Path(hf.hf_hub_download(repo_id, filename, revision=revision, cache_dir=storage.parent,
+                                       local_files_only=True))  # fmt: skip
+    commit, etag = meta.commit_hash, meta.etag
+    if not isinstance(commit, str) or not COMMIT.fullmatch(commit):
+        raise ModelError(f"the Hub named commit {str(commit)[:80]!r} for {repo_id}, not 40 hex digits: refused")
+    if not isinstance(etag, str) or not CONTENT_HASH.fullmatch(etag):
+        raise ModelError(f"the Hub named {filename} of {repo_id} {str(etag)[:80]!r}, not a content hash: refused")
+    if meta.size is not None and meta.size > MAX_DOWNLOAD:
+        raise ModelError(f"{filename} of {repo_id} is {meta.size:,} bytes, over the {MAX_DOWNLOAD:,} a model may be")
+    blob, pointer = storage / "blobs" / etag, storage / "snapshots" / commit / filename
+    if not (blob.is_file() and _content_hash(blob, etag) == etag):
+        _download_blob(hf, storage, repo_id, filename, commit, etag, token)
+    if not pointer.is_file() or pointer.resolve() != blob.resolve():
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        tmp = pointer.with_name(f".{filename}.{os.getpid()}.link")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(Path("..", "..", "blobs", etag))
+        os.replace(tmp, pointer)
+    if revision is not None and revision != commit:
+        files.atomic_write(storage / "refs" / revision, commit.encode())
+    elif revision is None:
+        files.atomic_write(storage / "refs" / "main", commit.encode())
+    return pointer
+
+
+def _download_blob(hf: Any, storage: Path, repo_id: str, filename: str, commit: str, etag: str, token: Any) -> None:
+    """`filename` at `commit` into blobs/ETAG, through a staging folder, kept only if it hashes to ETAG."""
+    (storage / "blobs").mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".dcgan-", dir=storage))
+    try:
+        got = Path(hf.hf_hub_download(repo_id, filename, revision=commit, local_dir=staging, token=token,
+                                      library_name="dcgan", library_version=__version__))  # fmt: skip
+        _check_inside(got, staging)
+        actual = _content_hash(got, etag)
+        if actual != etag:
+            raise ModelError(
+                f"{filename} of {repo_id}@{commit[:12]} does not match the hash the Hub named for it "
+                f"({actual[:16]}... against {etag[:16]}...): a cut-off or altered download; nothing was kept"
+            )
+        os.replace(got, storage / "blobs" / etag)
+        files.fsync_dir(storage / "blobs")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _content_hash(path: Path, etag: str) -> str:
+    """The hash an ETag of that length names: sha256 of the bytes (LFS files), or git's blob sha1."""
+    if len(etag) == 64:
+        return files.sha256_file(path)
+    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_inside(path: Path, folder: Path) -> None:
+    """A file a fetch returned must lie (links followed) inside the folder it was fetched into."""
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise ModelError(f"the Hub fetch left {str(path)[:200]!r} outside its cache {str(folder)!r}: refused")
 
 
 def check_export(folder: Path) -> dict[str, Any]:
@@ -208,8 +335,9 @@ def push(
     'https://huggingface.co/acme/faces/commit/...'
     """
     folder = Path(folder)
-    if not REPO_ID.match(str(repo_id)):
-        raise ValueError(f"{repo_id!r} is not a Hub repository id: write ORG/NAME")
+    check_repo_id(repo_id)
+    if revision is not None:
+        check_revision(revision)
     check_export(folder)
     api = _hub().HfApi(token=token, library_name="dcgan", library_version=__version__)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)

@@ -34,7 +34,7 @@ import numpy as np
 from dcgan_runtime import __version__, latent
 from dcgan_runtime.metadata import Metadata
 
-NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")  # a model name that is also a safe folder name
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")  # fullmatch only  # a model name that is also a safe folder name
 VERSION = "1"
 BINARY = "binary_tensor_data"
 HEADER = "inference-header-content-length"

@@ -274,7 +274,7 @@ def create_app(
 
     >>> app = create_app(Generator.load("generator.onnx"), max_batch=64)   # doctest: +SKIP
     """
-    if not isinstance(model_name, str) or not oip.NAME.match(model_name):
+    if not isinstance(model_name, str) or not oip.NAME.fullmatch(model_name):
         raise ValueError(f"model name must be letters, digits, '_', '.' or '-' (at most 64), got {model_name!r}")
     limits = limits or Limits()
     if limit_overrides:

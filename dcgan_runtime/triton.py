@@ -100,7 +100,7 @@ def write_repository(
     force: bool = False,
 ) -> Path:
     """Write REPO/NAME (see the module doc) for Generator `g`'s file; other models in REPO are left alone."""
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(f"model name must be letters, digits, '_', '.' or '-' (at most 64), got {name!r}")
     if kind not in KINDS:
         raise ValueError(f"kind must be cpu or gpu, got {kind!r}")

@@ -119,10 +119,12 @@ def check_args(args: argparse.Namespace) -> list[Format]:
     if args.license is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.+-]{0,63}", args.license.lower()):
         raise ValueError(f"--license must be a license id such as mit or apache-2.0, got {args.license!r}")
     if args.repo_id is not None:
-        from dcgan_runtime.hub import REPO_ID
+        from dcgan_runtime.hub import check_repo_id
 
-        if not REPO_ID.match(args.repo_id):
-            raise ValueError(f"--repo-id must look like ORG/NAME, got {args.repo_id!r}")
+        try:
+            check_repo_id(args.repo_id)
+        except ValueError:
+            raise ValueError(f"--repo-id must look like ORG/NAME, got {args.repo_id[:120]!r}") from None
     check_replaceable(Path(args.outdir), FILES | {card.CARD, card.SAMPLE}, args.force, "--outdir", "export")
     return rows
 

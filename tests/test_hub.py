@@ -145,10 +145,16 @@ def run_dcgan(args: list[str], env: dict[str, str]) -> subprocess.CompletedProce
 
 
 class FakeHub(BaseHTTPRequestHandler):
-    """Answers /ORG/NAME/resolve/REV/FILE as the Hub does: 404s with its X-Error-Code, else the file."""
+    """Answers /ORG/NAME/resolve/REV/FILE as the Hub does: 404s with its X-Error-Code, else the file.
+
+    A hostile Hub sets `commit` or `etag` (the headers it names the file by) or `cut` (bytes it leaves
+    off the body it sends)."""
 
     folder: Path
     requests: list[str]
+    commit: str = COMMIT
+    etag: str | None = None
+    cut: int = 0
 
     def log_message(self, *args: object) -> None:
         pass
@@ -169,12 +175,12 @@ class FakeHub(BaseHTTPRequestHandler):
         else:
             data = (self.folder / filename).read_bytes()
             self.send_response(200)
-            self.send_header("X-Repo-Commit", COMMIT)
-            self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-Repo-Commit", self.commit)
+            self.send_header("ETag", f'"{self.etag or hashlib.sha256(data).hexdigest()}"')
+            self.send_header("Content-Length", str(len(data) - self.cut))
             self.end_headers()
             if body:
-                self.wfile.write(data)
+                self.wfile.write(data[: len(data) - self.cut])
 
     def refuse(self, status: int, code: str) -> None:
         self.send_response(status)
@@ -232,12 +238,94 @@ def test_a_loopback_hub_downloads_and_names_each_error(exported, tmp_path):
     report = json.loads(r.stdout)
     assert bytes.fromhex(report["pixels"]) == reference(exported).tobytes()
     assert report["path"] == str(tmp_path / "cache" / "models--acme--faces" / "snapshots" / COMMIT / "generator.onnx")
-    assert any(r.startswith("GET /acme/faces/resolve/main/generator.onnx") for r in handler.requests)
+    assert any(r.startswith("HEAD /acme/faces/resolve/main/generator.onnx") for r in handler.requests)
+    assert any(r.startswith(f"GET /acme/faces/resolve/{COMMIT}/generator.onnx") for r in handler.requests)
     nothing, revision, precision = report["errors"]
     assert nothing.startswith("no model repository acme/nothing on the Hub")
     assert revision.startswith("acme/faces has no revision 'v9'")
     assert precision.startswith("acme/faces has no generator.int8.onnx: that repository holds no int8 export")
     assert all("\n" not in e for e in report["errors"])
+
+
+HOSTILE_CLIENT = """
+import sys
+from dcgan_runtime import Generator, ModelError
+try:
+    Generator.from_pretrained("acme/faces", device="cpu")
+except ModelError as e:
+    print(e)
+    sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize(
+    "answer, says",
+    [
+        ({"etag": "../../../../escaped"}, "not a content hash: refused"),
+        ({"etag": "0" * 64}, "does not match the hash the Hub named for it"),
+        ({"commit": "../../../../escaped"}, "not 40 hex digits: refused"),
+        ({"commit": "/tmp/escaped"}, "not 40 hex digits: refused"),
+    ],
+    ids=["etag-path", "etag-wrong", "commit-path", "commit-absolute"],
+)
+def test_a_hostile_hub_never_names_a_path_and_a_wrong_file_is_not_kept(exported, tmp_path, answer, says):
+    handler = type("Hub", (FakeHub,), {"folder": exported, "requests": [], **answer})
+    cache = tmp_path / "deep" / "er" / "cache"
+    with serving(handler) as (url, _):
+        env = {"HF_ENDPOINT": url, "HF_HUB_CACHE": str(cache), "PATH": "/usr/bin:/bin"}
+        r = subprocess.run(
+            [sys.executable, "-c", HOSTILE_CLIENT], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+        )
+    assert r.returncode == 1 and says in r.stdout and r.stdout.count("\n") == 1, r.stdout + r.stderr
+    outside = [p for p in tmp_path.rglob("*") if not p.is_relative_to(cache) and p not in cache.parents]
+    assert outside == []
+    left = [p for p in cache.rglob("*") if p.is_file() and p.stat().st_size > 1000]
+    assert left == []  # no model file kept: a later run asks again
+
+
+def test_a_download_cut_short_is_not_kept_and_the_next_run_fetches_it_whole(exported, tmp_path):
+    handler = type("Hub", (FakeHub,), {"folder": exported, "requests": [], "cut": 1000})
+    env = {"HF_HUB_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    run = partial(subprocess.run, [sys.executable, "-c", HUB_CLIENT], capture_output=True, text=True, cwd=ROOT)
+    with serving(handler) as (url, _):
+        r = run(env={**env, "HF_ENDPOINT": url}, timeout=120)
+    assert r.returncode != 0 and not list((tmp_path / "cache").rglob("generator.onnx"))
+    handler.cut = 0
+    with serving(handler) as (url, _):
+        r = run(env={**env, "HF_ENDPOINT": url}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert bytes.fromhex(json.loads(r.stdout)["pixels"]) == reference(exported).tobytes()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "hf://acme/faces@../../../../escaped",
+        "hf://acme/faces@/tmp/escaped",
+        "hf://acme/faces@v1\n",
+        "hf://acme/faces\n",
+        "hf://acme/faces@refs/../../escaped",
+        "hf://acme/faces@.hidden",
+        "hf://acme/faces@v1.lock",
+    ],
+)
+def test_revisions_and_repo_ids_that_could_be_paths_are_refused_before_anything_is_written(tmp_path, spec):
+    env = {"HF_HUB_CACHE": str(tmp_path / "a" / "b" / "cache"), "HF_ENDPOINT": "http://127.0.0.1:9", "PATH": "/usr/bin"}
+    r = run_dcgan(["info", spec, "--device", "cpu"], env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is not a Hub model" in r.stderr, r.stderr
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_from_pretrained_and_push_check_the_revision_too(exported, tmp_path, fake_api):
+    for revision in ("../../x", "/etc/x", "v1\n", "a//b", "", "x" * 300):
+        with pytest.raises(ValueError, match="is not a branch, tag or commit name"):
+            Generator.from_pretrained("acme/faces", revision=revision, cache_dir=tmp_path)
+        with pytest.raises(ValueError, match="is not a branch, tag or commit name"):
+            hub.push(exported, "acme/faces", revision=revision)
+    with pytest.raises(ValueError, match="not a Hub repository id"):
+        Generator.from_pretrained("acme/faces\n", cache_dir=tmp_path)
+    assert hub.check_revision("refs/pr/12") == "refs/pr/12" and hub.check_revision(COMMIT) == COMMIT
+    assert list(tmp_path.rglob("*")) == []
 
 
 # ---------------------------------------------------------------- URLs

@@ -48,9 +48,9 @@ MAX_SHARDS = 1_000_000  # shards per run: every 2**32 seeds fit with a shard siz
 DEFAULT_SHARD = 1000
 ENCODERS = min(4, os.cpu_count() or 1)  # threads encoding PNGs while the model decodes
 Progress = Callable[[int, int], None]  # (images done, images this invocation writes)
-SHARD_NAME = re.compile(r"^(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?$")
-TEMP_NAME = re.compile(r"^\.(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?\..*\.tmp$|^\.(\d{5,})\.tmp-.*$")
-MANIFEST_TEMP = re.compile(r"^\.manifest\.json\..*\.tmp$")  # a crash while the manifest was written
+SHARD_NAME = re.compile(r"(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?")
+TEMP_NAME = re.compile(r"\.(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?\..*\.tmp|\.(\d{5,})\.tmp-.*")
+MANIFEST_TEMP = re.compile(r"\.manifest\.json\..*\.tmp")  # a crash while the manifest was written
 
 
 def seed_name(seed: int) -> str:
@@ -154,8 +154,9 @@ def prepare(outdir: Path, plan: Plan, manifest: dict[str, Any], force: bool) -> 
     held = sorted(p.name for p in outdir.iterdir()) if outdir.is_dir() else []
     path = outdir / MANIFEST
     if held and MANIFEST not in held:
-        foreign = [n for n in held if not (SHARD_NAME.match(n) or TEMP_NAME.match(n) or MANIFEST_TEMP.match(n))]
-        if foreign or any(SHARD_NAME.match(n) for n in held):
+        ours = (SHARD_NAME, TEMP_NAME, MANIFEST_TEMP)
+        foreign = [n for n in held if not any(pattern.fullmatch(n) for pattern in ours)]
+        if foreign or any(SHARD_NAME.fullmatch(n) for n in held):
             shown = foreign or held
             raise ValueError(
                 f"--outdir {str(outdir)!r} holds files that are not a dcgan generate run "
@@ -173,7 +174,7 @@ def prepare(outdir: Path, plan: Plan, manifest: dict[str, Any], force: bool) -> 
                     f"--outdir {str(outdir)!r} holds another run ({what}): pass --force to replace it, or pick another"
                 )
             for name in held:
-                if name == MANIFEST or SHARD_NAME.match(name) or TEMP_NAME.match(name):
+                if name == MANIFEST or SHARD_NAME.fullmatch(name) or TEMP_NAME.fullmatch(name):
                     target = outdir / name
                     shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
     remove_leftovers(outdir, plan)
@@ -185,8 +186,8 @@ def remove_leftovers(outdir: Path, plan: Plan) -> int:
     share's, which may be running now. Returns how many were removed."""
     removed = 0
     for entry in os.scandir(outdir) if outdir.is_dir() else ():
-        m = TEMP_NAME.match(entry.name)
-        if (m and int(m.group(1) or m.group(2)) % plan.share[1] == plan.share[0] - 1) or MANIFEST_TEMP.match(
+        m = TEMP_NAME.fullmatch(entry.name)
+        if (m and int(m.group(1) or m.group(2)) % plan.share[1] == plan.share[0] - 1) or MANIFEST_TEMP.fullmatch(
             entry.name
         ):
             target = outdir / entry.name
