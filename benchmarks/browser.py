@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_runtime import Generator
-from dcgan_runtime.generator import available_cpus
-from dcgan_runtime.site import write_site
+from dcgan_runtime.engine.session import available_cpus
+from dcgan_runtime.publish.site import write_site
 
 BATCHES = (1, 8, 64)
 FLAGS = [

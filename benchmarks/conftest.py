@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan_runtime.tune import cpu_info
+from dcgan_runtime.engine.tune import cpu_info
 
 ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")  # set to mimic an older CPU
 THREADS = int(os.environ.get("DCGAN_BENCH_THREADS", torch.get_num_threads()))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan_runtime.tune import machine_key
+from dcgan_runtime.engine.tune import machine_key
 
 DCGAN = [sys.executable, "-m", "dcgan_runtime", "generate"]
 

@@ -27,8 +27,8 @@ import torch
 
 from benchmarks.conftest import classic_model, cpu_flags, cpu_name
 from dcgan_runtime import Generator, parse
-from dcgan_runtime.generator import available_cpus
-from dcgan_runtime.tune import round_robin
+from dcgan_runtime.engine.session import available_cpus
+from dcgan_runtime.engine.tune import round_robin
 from train.config import TrainConfig
 from train.model import generator_flops
 

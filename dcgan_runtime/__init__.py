@@ -34,13 +34,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from dcgan_runtime.generator import Generator
+    from dcgan_runtime.engine.generator import Generator
 
 
 def __getattr__(name: str) -> Any:
     """`Generator` is imported on first use: it is the one piece that needs onnxruntime."""
     if name == "Generator":
-        from dcgan_runtime.generator import Generator
+        from dcgan_runtime.engine.generator import Generator
 
         globals()["Generator"] = Generator  # later lookups (and pdoc) find it in the module
         return Generator

@@ -147,3 +147,20 @@ def neighbours(z: np.ndarray, k: int = 8, scale: float = 0.25, seed: int = 0) ->
     z = np.asarray(z, np.float32).reshape(-1)
     noise = np.random.RandomState(check_seed(seed)).standard_normal((k, z.shape[0])) * scale
     return np.concatenate([z[None], z[None] + noise.astype(np.float32)])
+
+
+def walk(z: np.ndarray, steps: int = 16, method: str = "slerp") -> np.ndarray:
+    """The latents of a walk through the rows of `z`: from the first to the second for two rows, a closed loop
+    through all of them (back to the first, no frame repeated at the joins) for more. `steps` frames per leg,
+    endpoints included.
+
+    >>> walk(latents_from_seeds([1, 2], 4), steps=5).shape, walk(latents_from_seeds([1, 2, 3], 4), steps=5).shape
+    ((5, 4), (12, 4))
+    """
+    if len(z) < 2:
+        raise ValueError(f"a walk needs at least two latents, got {len(z)}")
+    loop = len(z) > 2
+    points = np.concatenate([z, z[:1]]) if loop else z
+    legs = [interpolate(points[i], points[i + 1], steps, method) for i in range(len(points) - 1)]
+    frames = np.concatenate([legs[0]] + [leg[1:] for leg in legs[1:]])
+    return frames[:-1] if loop else frames

@@ -122,3 +122,15 @@ def parse_share(spec: str) -> tuple[int, int]:
     if not 1 <= i <= n <= 1_000_000:
         raise ValueError(f"needs 1 <= I <= N <= 1000000, got {spec!r}")
     return i, n
+
+
+def parse_choices(spec: str, choices: tuple[str, ...]) -> list[str]:
+    """'fp32,int8' -> ['fp32', 'int8']: distinct values, each one of `choices`.
+
+    >>> parse_choices("fp32,int8", ("fp32", "fp16", "int8"))
+    ['fp32', 'int8']
+    """
+    values = [v.strip() for v in spec.split(",")]
+    if not all(v in choices for v in values) or len(set(values)) != len(values):
+        raise ValueError(f"takes distinct values of {', '.join(choices)}, got {spec[:80]!r}")
+    return values

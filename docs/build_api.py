@@ -16,23 +16,13 @@ import dcgan_runtime
 
 MODULES = [
     "dcgan_runtime",
-    "dcgan_runtime.generator",
-    "dcgan_runtime.providers",
     "dcgan_runtime.images",
     "dcgan_runtime.metadata",
     "dcgan_runtime.errors",
-    "dcgan_runtime.bench",
-    "dcgan_runtime.tune",
-    "dcgan_runtime.hub",
+    "dcgan_runtime.engine",  # a package: pdoc documents each of its modules
     "dcgan_runtime.scale",
-    "dcgan_runtime.scale.shards",
-    "dcgan_runtime.scale.ray_data",
-    "dcgan_runtime.serve",
-    "dcgan_runtime.server",
-    "dcgan_runtime.oip",
-    "dcgan_runtime.triton",
-    "dcgan_runtime.ray_serve",
-    "dcgan_runtime.ray_cluster",
+    "dcgan_runtime.serving",
+    "dcgan_runtime.publish",
 ]
 
 

@@ -23,8 +23,9 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_runtime import ClosedError, Generator, MetadataError, ModelError, files, tune
+from dcgan_runtime import ClosedError, Generator, MetadataError, ModelError, files
 from dcgan_runtime.cli import main as dcgan_main
+from dcgan_runtime.engine import tune
 from dcgan_runtime.metadata import MAX_LATENT_DIM, Metadata
 from support import TINY, train_tiny
 from train import conv_path
@@ -99,8 +100,8 @@ def test_a_bad_conv_path_cache_costs_a_measurement_not_the_run(kind, tmp_path, m
 
 @pytest.mark.parametrize("kind", ["fifo", "zero", "deep", "types"])
 def test_a_bad_parity_report_is_one_line(kind, exported, tmp_path):
-    from dcgan_runtime.hub import check_export
-    from dcgan_runtime.site import _parity_row
+    from dcgan_runtime.publish.push import check_export
+    from dcgan_runtime.publish.site import _parity_row
 
     folder = tmp_path / "export"
     folder.mkdir()
@@ -452,7 +453,7 @@ def test_serve_on_a_port_in_use_is_one_line_before_the_banner(onnx_model):
 def test_api_numbers_are_ascii_and_errors_are_ours(value, onnx_model):
     from starlette.testclient import TestClient
 
-    from dcgan_runtime.serve import create_app
+    from dcgan_runtime.serving.app import create_app
 
     with TestClient(create_app(Generator.load(onnx_model, device="cpu"))) as client:
         for query in ({"seeds": f"{value}-3"}, {"seeds": "1,2", "grid": f"{value}x1"}):

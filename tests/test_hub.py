@@ -25,8 +25,10 @@ import pytest
 from huggingface_hub import ModelCard
 from PIL import Image
 
-from dcgan_runtime import Generator, ModelError, hub
+from dcgan_runtime import Generator, ModelError
 from dcgan_runtime.cli import main as dcgan
+from dcgan_runtime.engine import fetch
+from dcgan_runtime.publish import push
 from export.__main__ import main as export
 from export.fold import fold_batchnorm
 from train.checkpoint import load_generator
@@ -321,10 +323,10 @@ def test_from_pretrained_and_push_check_the_revision_too(exported, tmp_path, fak
         with pytest.raises(ValueError, match="is not a branch, tag or commit name"):
             Generator.from_pretrained("acme/faces", revision=revision, cache_dir=tmp_path)
         with pytest.raises(ValueError, match="is not a branch, tag or commit name"):
-            hub.push(exported, "acme/faces", revision=revision)
+            push.push(exported, "acme/faces", revision=revision)
     with pytest.raises(ValueError, match="not a Hub repository id"):
         Generator.from_pretrained("acme/faces\n", cache_dir=tmp_path)
-    assert hub.check_revision("refs/pr/12") == "refs/pr/12" and hub.check_revision(COMMIT) == COMMIT
+    assert fetch.check_revision("refs/pr/12") == "refs/pr/12" and fetch.check_revision(COMMIT) == COMMIT
     assert list(tmp_path.rglob("*")) == []
 
 
@@ -343,7 +345,7 @@ def test_pinned_urls_download_once_and_a_wrong_pin_keeps_nothing(exported, tmp_p
     with serving(partial(Files, directory=str(exported))) as (url, _):
         model = f"{url}/generator.onnx"
         calls: list[tuple[int, int | None]] = []
-        path = hub.fetch_url(f"{model}#sha256={digest}", progress=lambda done, total: calls.append((done, total)))
+        path = fetch.fetch_url(f"{model}#sha256={digest}", progress=lambda done, total: calls.append((done, total)))
         assert calls[-1] == (path.stat().st_size, path.stat().st_size)
         g = Generator.load(f"{model}#sha256={digest}", device="cpu")  # the cached copy, checked against the pin
         assert np.array_equal(g.generate(seeds=range(6)), reference(exported)) and len(seen) == 1
@@ -352,16 +354,16 @@ def test_pinned_urls_download_once_and_a_wrong_pin_keeps_nothing(exported, tmp_p
         with pytest.raises(
             ModelError, match=f"does not match its pin: sha256 {int8}, pinned {wrong}; nothing was kept"
         ):
-            hub.fetch_url(f"{url}/generator.int8.onnx#sha256={wrong}")
-        assert not hub.url_cache_path(f"{url}/generator.int8.onnx").exists()
-        assert not list(hub.url_cache_path(f"{url}/generator.int8.onnx").parent.glob(".*"))  # no temp file left
+            fetch.fetch_url(f"{url}/generator.int8.onnx#sha256={wrong}")
+        assert not fetch.url_cache_path(f"{url}/generator.int8.onnx").exists()
+        assert not list(fetch.url_cache_path(f"{url}/generator.int8.onnx").parent.glob(".*"))  # no temp file left
         size = (exported / "generator.fp16.onnx").stat().st_size
         with pytest.raises(ModelError, match=f"is {size:,} bytes, more than the 1,000 a model may be"):
-            hub.fetch_url(f"{url}/generator.fp16.onnx", max_bytes=1000)  # refused from Content-Length
+            fetch.fetch_url(f"{url}/generator.fp16.onnx", max_bytes=1000)  # refused from Content-Length
         with pytest.raises(ModelError, match="HTTP 404"):
             Generator.load(f"{url}/nothing.onnx")
         path.write_bytes(b"tampered")  # a cached copy that no longer matches its pin is fetched again
-        assert hub.fetch_url(f"{model}#sha256={digest}").read_bytes() == (exported / "generator.onnx").read_bytes()
+        assert fetch.fetch_url(f"{model}#sha256={digest}").read_bytes() == (exported / "generator.onnx").read_bytes()
 
 
 def test_plain_http_is_refused_off_loopback_and_bad_pins_are_refused(tmp_path, monkeypatch):
@@ -370,7 +372,7 @@ def test_plain_http_is_refused_off_loopback_and_bad_pins_are_refused(tmp_path, m
         Generator.load("http://example.invalid/generator.onnx")  # refused before any connection
     for bad in ("https://h/g.onnx#md5=00", "https://h/g.onnx#sha256=abc", "ftp://h/g.onnx"):
         with pytest.raises(ValueError):
-            hub.fetch_url(bad)
+            fetch.fetch_url(bad)
     with pytest.raises(ModelError, match="cannot download https://127.0.0.1:9/g.onnx"):
         Generator.load("https://127.0.0.1:9/g.onnx")  # port 9 (discard): refused at once
 
@@ -390,7 +392,7 @@ def test_a_download_that_declares_no_size_is_capped_as_it_streams(tmp_path, monk
 
     with serving(Endless) as (url, _):
         with pytest.raises(ModelError, match="sent more than the 100,000 bytes a model may be"):
-            hub.fetch_url(f"{url}/generator.onnx", max_bytes=100_000)
+            fetch.fetch_url(f"{url}/generator.onnx", max_bytes=100_000)
     assert not [p for p in (tmp_path / "url").rglob("*") if p.is_file()]  # nothing kept, no temp file
 
 
@@ -409,7 +411,7 @@ def test_redirects_to_plain_http_elsewhere_are_refused(tmp_path, monkeypatch):
 
     with serving(Redirect) as (url, _):
         with pytest.raises(ValueError, match="plain http"):
-            hub.fetch_url(f"{url}/generator.onnx")
+            fetch.fetch_url(f"{url}/generator.onnx")
 
 
 def test_cli_names_url_and_hub_errors_in_one_line(capsys):
@@ -489,7 +491,7 @@ def test_push_refuses_an_incomplete_or_failed_export(exported, tmp_path, fake_ap
 
 
 def test_download_progress_on_a_terminal(capsys):
-    from dcgan_runtime.cli import _progress
+    from dcgan_runtime.cli.console import download_progress as _progress
 
     _progress(7_000_000, 14_000_000)
     _progress(14_000_000, 14_000_000)

@@ -1,10 +1,12 @@
+from argparse import ArgumentTypeError
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dcgan_runtime import latent
-from dcgan_runtime.cli import UsageError, parse_seeds
+from dcgan_runtime.cli.args import seeds as parse_seeds
 
 seeds = st.integers(0, 2**32 - 1)
 
@@ -57,7 +59,7 @@ def test_seed_ranges_parse(lo, span):
 
 @pytest.mark.parametrize("spec", ["", "a", "5-3", "-1", "1,,x", str(2**32), "0-200000"])
 def test_bad_seed_specs(spec):
-    with pytest.raises(UsageError):
+    with pytest.raises(ArgumentTypeError):
         parse_seeds(spec)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from dcgan_runtime import Generator
 from dcgan_runtime.latent import latents_from_seeds
-from dcgan_runtime.server import make_server
+from dcgan_runtime.serving.server import make_server
 
 httpclient = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is not installed (the [test] extra)")
 from tritonclient.utils import InferenceServerException  # noqa: E402
@@ -170,7 +170,7 @@ def test_the_page_api_still_answers_beside_the_protocol(server, g):
 
 
 def test_model_name_is_checked(g):
-    from dcgan_runtime.serve import create_app
+    from dcgan_runtime.serving.app import create_app
 
     for bad in ("", "a/b", "../x", "x" * 65):
         with pytest.raises(ValueError, match="model name"):
@@ -219,8 +219,8 @@ def test_triton_repository_parses_as_triton_model_config(exported, tmp_path, cap
 
 
 def test_triton_batching_comes_from_the_tune_cache_when_there_is_one(exported, tmp_path, monkeypatch):
-    from dcgan_runtime import tune
-    from dcgan_runtime.triton import batch_curve, dynamic_batching
+    from dcgan_runtime.engine import tune
+    from dcgan_runtime.serving.triton import batch_curve, dynamic_batching
 
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
     g = Generator.load(exported, device="cpu", threads=2)

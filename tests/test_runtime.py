@@ -9,8 +9,8 @@ import torch
 
 import dcgan_runtime
 from dcgan_runtime import Generator, ProviderError
-from dcgan_runtime.generator import CPU, CUDA
-from dcgan_runtime.providers import resolve as resolve_providers
+from dcgan_runtime.engine.providers import CPU, CUDA
+from dcgan_runtime.engine.providers import resolve as resolve_providers
 from support import sessions_end_up_on_cpu
 from train.checkpoint import load_checkpoint
 from train.model import Generator as TorchGenerator

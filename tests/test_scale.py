@@ -21,7 +21,8 @@ from PIL import Image
 from dcgan_runtime import Generator
 from dcgan_runtime.cli import main as dcgan
 from dcgan_runtime.scale import Plan, SeedSet, write
-from dcgan_runtime.scale.shards import MANIFEST, seed_name
+from dcgan_runtime.scale.formats import seed_name
+from dcgan_runtime.scale.shards import MANIFEST
 
 ROOT = Path(__file__).resolve().parents[1]
 DCGAN = [sys.executable, "-m", "dcgan_runtime"]
@@ -172,7 +173,7 @@ def test_shares_count_their_images_without_listing_them():
 
 
 def test_progress_bar_and_summary_line(g, tmp_path, capsys):
-    from dcgan_runtime.cli import Bar
+    from dcgan_runtime.cli.console import Bar
 
     bar = Bar()
     bar(500, 1000)

@@ -21,7 +21,7 @@ from PIL import Image
 import dcgan_runtime
 from dcgan_runtime import Generator, ProviderError, to_pil
 from dcgan_runtime.cli import main as dcgan
-from dcgan_runtime.providers import CPU, CUDA, TENSORRT, resolve
+from dcgan_runtime.engine.providers import CPU, CUDA, TENSORRT, resolve
 from support import sessions_end_up_on_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,7 +214,9 @@ def test_wheel_declares_license_classifiers_and_builds_without_deprecations(tmp_
     metadata = zf.read(f"{info}/METADATA").decode()
     assert "License-Expression: MIT" in metadata and "Classifier: Typing :: Typed" in metadata
     assert f"{info}/licenses/LICENSE" in zf.namelist()
-    assert {"dcgan_runtime/site/seed.js", "dcgan_runtime/static/app.js"} <= set(zf.namelist())
+    assert {"dcgan_runtime/publish/site_page/seed.js", "dcgan_runtime/serving/explorer_page/app.js"} <= set(
+        zf.namelist()
+    )
 
 
 def test_without_onnxruntime_the_cli_says_what_to_install_in_one_line(onnx_model):
@@ -233,8 +235,10 @@ def test_api_reference_builds_from_the_docstrings(tmp_path):
         [sys.executable, str(ROOT / "docs" / "build_api.py"), str(tmp_path)], capture_output=True, text=True, cwd=ROOT
     )
     assert out.returncode == 0, out.stderr
-    page = (tmp_path / "dcgan_runtime" / "generator.html").read_text()
+    page = (tmp_path / "dcgan_runtime" / "engine" / "generator.html").read_text()
     for name in ("Generator.load", "Generator.decode", "Generator.generate", "Generator.arithmetic"):
         assert name in page
     assert "float32 (N, C, H, W) in" in page  # the output layouts are documented
-    assert (tmp_path / "dcgan_runtime" / "providers.html").is_file() and (tmp_path / "index.html").is_file()
+    assert (tmp_path / "dcgan_runtime" / "engine" / "providers.html").is_file() and (tmp_path / "index.html").is_file()
+    for wing in ("cli", "scale", "serving", "publish"):  # every wing is in the reference but the command line
+        assert (tmp_path / "dcgan_runtime" / f"{wing}.html").is_file() == (wing != "cli")

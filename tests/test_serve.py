@@ -16,7 +16,7 @@ from PIL import Image
 
 from dcgan_runtime import Generator
 from dcgan_runtime.cli import main as cli_main
-from dcgan_runtime.server import make_server
+from dcgan_runtime.serving.server import make_server
 from support import CHROMIUM_FLAGS, chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from dcgan_runtime import Generator
-from dcgan_runtime import server as server_module
-from dcgan_runtime.explorer import Limits
-from dcgan_runtime.serve import create_app
-from dcgan_runtime.server import Server, allowed_hosts, make_server
+from dcgan_runtime.serving import server as server_module
+from dcgan_runtime.serving.app import create_app
+from dcgan_runtime.serving.explorer import Limits
+from dcgan_runtime.serving.server import Server, allowed_hosts, make_server
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,11 @@ from dcgan_runtime import Generator
 from dcgan_runtime.cli import main as cli_main
 from dcgan_runtime.errors import UsageError
 from dcgan_runtime.files import cache_dir
-from dcgan_runtime.site import ORT_WEB_VERSION, ort_web_files, write_site
+from dcgan_runtime.publish.site import ORT_WEB_VERSION, ort_web_files, write_site
 from support import CHROMIUM_FLAGS, chromium
 
 ROOT = Path(__file__).resolve().parents[1]
+SEED_JS = ROOT / "dcgan_runtime" / "publish" / "site_page" / "seed.js"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -37,7 +38,7 @@ def test_seed_rule_in_javascript_is_numpys(tmp_path):
     seeds = [0, 1, 2, 7, 42, 2**31, 2**32 - 1] + np.random.RandomState(5).randint(0, 2**32 - 1, 293).tolist()
     script = tmp_path / "latents.mjs"
     script.write_text(
-        f"import {{ latentsFromSeeds }} from {json.dumps((ROOT / 'dcgan_runtime/site/seed.js').as_uri())};\n"
+        f"import {{ latentsFromSeeds }} from {json.dumps(SEED_JS.as_uri())};\n"
         "const seeds = JSON.parse(process.argv[2]);\n"
         "process.stdout.write(JSON.stringify(Array.from(latentsFromSeeds(seeds, 100))));\n"
     )

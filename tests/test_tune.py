@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from dcgan_runtime import tune
-from dcgan_runtime.tune import Plan, Strategy, Table
+from dcgan_runtime.engine import tune
+from dcgan_runtime.engine.tune import Plan, Strategy, Table
 
 
 @pytest.fixture

@@ -179,7 +179,7 @@ def test_serve_from_the_installed_wheel_answers_the_inference_protocol(venv, exp
 
 def test_site_from_the_installed_wheel(venv, exported, tmp_path):
     from dcgan_runtime.files import cache_dir
-    from dcgan_runtime.site import ORT_WEB_VERSION, ort_web_files
+    from dcgan_runtime.publish.site import ORT_WEB_VERSION, ort_web_files
 
     try:
         ort_web_files(webgpu=False)

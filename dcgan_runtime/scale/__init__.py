@@ -5,7 +5,8 @@ Data (`ray_data`, the `[ray]` extra, imported only when used).
 >>> write(g, Plan(SeedSet.parse("0-99999"), "tar", shard_size=1000), "data/")   # doctest: +SKIP
 """
 
+from dcgan_runtime.scale.formats import FORMATS
 from dcgan_runtime.scale.seeds import SeedSet
-from dcgan_runtime.scale.shards import FORMATS, Plan, Summary, write
+from dcgan_runtime.scale.shards import Plan, Summary, write
 
 __all__ = ["FORMATS", "Plan", "SeedSet", "Summary", "write"]

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from dcgan_runtime import ray_cluster
-from dcgan_runtime.providers import on_gpu
+from dcgan_runtime.engine.providers import on_gpu
+from dcgan_runtime.scale import ray_cluster
 from dcgan_runtime.scale.seeds import SeedSet
 from dcgan_runtime.scale.shards import Plan, Summary, remove_leftovers, write_shard
 
@@ -71,7 +71,7 @@ class ShardWriter:
     """A Ray Data actor: one model load, then every shard it is handed, written by `write_shard`."""
 
     def __init__(self, model: str, precision: str | None, device: str, threads: int, plan: Plan, outdir: str) -> None:
-        from dcgan_runtime.generator import Generator
+        from dcgan_runtime.engine.generator import Generator
 
         self.g = Generator.load(model, device=device, threads=threads, precision=precision)
         self.plan, self.outdir = plan, Path(outdir)
@@ -147,7 +147,7 @@ class _Images:
     """A Ray Data actor turning positions in a SeedSet into {"seed", "image"} rows."""
 
     def __init__(self, model: str, precision: str | None, device: str, threads: int, seeds: SeedSet) -> None:
-        from dcgan_runtime.generator import Generator
+        from dcgan_runtime.engine.generator import Generator
 
         self.g = Generator.load(model, device=device, threads=threads, precision=precision)
         self.seeds = seeds

@@ -19,43 +19,30 @@ only shard k with k % n == i - 1, so n invocations (`--shard I/N`) into one DIR 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import shutil
-import tarfile
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dcgan_runtime import __version__
-from dcgan_runtime.files import atomic_write, fsync_dir, read_json, umask
-from dcgan_runtime.images import encode_image
+from dcgan_runtime.files import atomic_write, read_json
+from dcgan_runtime.scale.formats import FORMATS
 from dcgan_runtime.scale.seeds import SeedSet
 
-FORMATS = ("png", "tar", "npy", "parquet")
 MANIFEST = "manifest.json"
 KIND = "dcgan-images"
 MAX_SHARD = 100_000  # seeds per shard (a 64x64 RGB shard of 100,000 is 1.2 GB of pixels for npy)
 MAX_SHARDS = 1_000_000  # shards per run: every 2**32 seeds fit with a shard size of 4,295
 DEFAULT_SHARD = 1000
-ENCODERS = min(4, os.cpu_count() or 1)  # threads encoding PNGs while the model decodes
 Progress = Callable[[int, int], None]  # (images done, images this invocation writes)
 SHARD_NAME = re.compile(r"(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?")
 TEMP_NAME = re.compile(r"\.(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?\..*\.tmp|\.(\d{5,})\.tmp-.*")
 MANIFEST_TEMP = re.compile(r"\.manifest\.json\..*\.tmp")  # a crash while the manifest was written
-
-
-def seed_name(seed: int) -> str:
-    """seed0042.png: at least four digits, as StyleGAN's gen_images.py names them."""
-    return f"seed{seed:04d}.png"
 
 
 @dataclass(frozen=True)
@@ -81,8 +68,7 @@ class Plan:
                 f"{len(self.seeds):,} seeds in shards of {self.shard_size:,} make {self.shards:,} shards, more than "
                 f"{MAX_SHARDS:,} a run may have: use --shard-size {least} or more"
             )
-        if self.format == "parquet":
-            parquet_modules()  # refused before anything is written, not at the first shard
+        FORMATS[self.format].check_installed()  # refused before anything is written, not at the first shard
 
     @property
     def shards(self) -> int:
@@ -103,7 +89,7 @@ class Plan:
         return self.seeds.take(start, min(start + self.shard_size, len(self.seeds)))
 
     def name(self, shard: int) -> str:
-        return f"{shard:05d}" if self.format == "png" else f"shard-{shard:05d}.{self.format}"
+        return FORMATS[self.format].shard_name(shard)
 
     def manifest(self, model_sha256: str, meta: Any) -> dict[str, Any]:
         """What makes two runs the same run (no share, no time: every --shard invocation writes equal bytes)."""
@@ -119,12 +105,7 @@ class Plan:
             "format": self.format,
             "shard_size": self.shard_size,
             "shards": self.shards,
-            "layout": {
-                "png": "NNNNN/seedSSSS.png, one folder per shard",
-                "tar": "shard-NNNNN.tar of seedSSSS.png (WebDataset)",
-                "npy": "shard-NNNNN.npy, uint8 (n, H, W, C) in seed order",
-                "parquet": "shard-NNNNN.parquet, columns seed (int64) and png (binary)",
-            }[self.format],
+            "layout": FORMATS[self.format].layout,
             "writer": f"dcgan_runtime {__version__}",
         }
 
@@ -254,82 +235,5 @@ def write_shards(
 def write_shard(g: Any, plan: Plan, outdir: Path, shard: int, batch_size: int = 64) -> int:
     """Write one shard atomically (a temp name beside it, renamed when complete); returns its images."""
     seeds = plan.seeds_of(shard)
-    target = outdir / plan.name(shard)
-    if plan.format == "png":
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=outdir))
-        try:  # the folder is the unit: its files are written plainly, then synced, then it is renamed
-            for s, png in _encoded(g, seeds, batch_size):
-                with open(staging / seed_name(s), "xb") as f:
-                    f.write(png)
-            for name in os.listdir(staging):  # durable before the rename makes the shard count as done
-                fd = os.open(staging / name, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            os.chmod(staging, 0o777 & ~umask())
-            os.replace(staging, target)
-            fsync_dir(outdir)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return len(seeds)
-    writer = {"tar": _write_tar, "npy": _write_npy, "parquet": _write_parquet}[plan.format]
-    atomic_write(target, lambda f: writer(f, g, seeds, batch_size))
+    FORMATS[plan.format].write(g, seeds, outdir / plan.name(shard), batch_size)
     return len(seeds)
-
-
-def _chunks(g: Any, seeds: list[int], batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
-    for i in range(0, len(seeds), batch_size):
-        chunk = seeds[i : i + batch_size]
-        yield chunk, g.generate(seeds=chunk, batch_size=batch_size)
-
-
-def _encoded(g: Any, seeds: list[int], batch_size: int) -> Iterator[tuple[int, bytes]]:
-    """(seed, PNG bytes) in seed order. The next chunk decodes while this one is encoded, on a few
-    threads (Pillow encodes without the GIL); order, and so every byte, is kept."""
-    starts = range(0, len(seeds), batch_size)
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="dcgan-decode") as decoder,
-        ThreadPoolExecutor(ENCODERS, thread_name_prefix="dcgan-png") as encoders,
-    ):
-        ahead = decoder.submit(g.generate, seeds=seeds[:batch_size], batch_size=batch_size)
-        for i in starts:
-            images = ahead.result()
-            if i + batch_size < len(seeds):
-                ahead = decoder.submit(
-                    g.generate, seeds=seeds[i + batch_size : i + 2 * batch_size], batch_size=batch_size
-                )
-            yield from zip(seeds[i : i + batch_size], encoders.map(encode_image, images))
-
-
-def _write_tar(f: Any, g: Any, seeds: list[int], batch_size: int) -> None:
-    with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for s, data in _encoded(g, seeds, batch_size):
-            info = tarfile.TarInfo(seed_name(s))  # fixed headers: equal runs give equal bytes
-            info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = (
-                len(data), 0, 0o644, 0, 0, "", ""
-            )  # fmt: skip
-            tar.addfile(info, io.BytesIO(data))
-
-
-def _write_npy(f: Any, g: Any, seeds: list[int], batch_size: int) -> None:
-    images = np.empty((len(seeds), *g.metadata.image_shape), np.uint8)
-    for i, (chunk, batch) in enumerate(_chunks(g, seeds, batch_size)):
-        images[i * batch_size : i * batch_size + len(chunk)] = batch
-    np.save(f, images, allow_pickle=False)
-
-
-def _write_parquet(f: Any, g: Any, seeds: list[int], batch_size: int) -> None:
-    pa, pq = parquet_modules()
-    pngs = [png for _, png in _encoded(g, seeds, batch_size)]
-    table = pa.table({"seed": pa.array(seeds, pa.int64()), "png": pa.array(pngs, pa.binary())})
-    pq.write_table(table, f, compression="none")  # the PNGs are compressed already
-
-
-def parquet_modules() -> tuple[Any, Any]:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ValueError("--format parquet needs pyarrow: pip install 'dcgan[parquet]'") from None
-    return pa, pq

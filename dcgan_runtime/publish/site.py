@@ -128,7 +128,7 @@ def write_site(
     force: bool = False,
 ) -> Path:
     """Write the static site for `model` (an export folder or a generator .onnx) into `out`, atomically."""
-    from dcgan_runtime.generator import Generator  # validates the file, its metadata and its signature
+    from dcgan_runtime.engine.generator import Generator  # validates the file, its metadata and its signature
 
     out = Path(out)
     try:
@@ -139,8 +139,8 @@ def write_site(
         meta, path = g.metadata, g.path
     parity = _parity_row(path)
     runtime = ort_web_files(ort_web, webgpu)
-    page = resources.files("dcgan_runtime").joinpath("site")
-    static = resources.files("dcgan_runtime").joinpath("static")
+    page = resources.files("dcgan_runtime.publish").joinpath("site_page")
+    static = resources.files("dcgan_runtime.serving").joinpath("explorer_page")
     staging = staging_dir(out)
     try:
         for name in PAGE_FILES:

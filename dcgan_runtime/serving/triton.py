@@ -25,9 +25,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from dcgan_runtime import bench, tune
+from dcgan_runtime.engine import bench, tune
 from dcgan_runtime.files import atomic_write, install_dir, staging_dir
-from dcgan_runtime.oip import NAME
+from dcgan_runtime.serving.oip import NAME
 
 log = logging.getLogger(__name__)
 KINDS = ("cpu", "gpu")

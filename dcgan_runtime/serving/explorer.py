@@ -1,5 +1,5 @@
 """The explorer's API logic, independent of HTTP: validate a request's parameters, then say which latents
-to decode and how to render the answer (`Plan`). `dcgan_runtime.serve` puts it on the web.
+to decode and how to render the answer (`Plan`). `dcgan_runtime.serving.app` puts it on the web.
 
 Every limit is checked before anything is allocated: a seed list is counted from its ranges first.
 
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from dcgan_runtime import latent, parse
-from dcgan_runtime.generator import Generator
+from dcgan_runtime.engine.generator import Generator
 from dcgan_runtime.images import encode_gif, encode_image, make_grid
 from dcgan_runtime.latent import MAX_SEED
 

@@ -1,4 +1,4 @@
-"""Models from where models live: the Hugging Face Hub and plain URLs, fetched into local caches.
+"""Fetching models from where models live: the Hugging Face Hub and plain URLs, fetched into local caches.
 
 A MODEL, as `Generator.load` and every `dcgan` command take it, is one of:
 - a path (a file, or an export folder), used as it is;
@@ -10,8 +10,8 @@ A MODEL, as `Generator.load` and every `dcgan` command take it, is one of:
   $DCGAN_CACHE/url/ (atomically, size-capped, checked against the pin before it is kept). Plain
   `http://` only for loopback hosts unless `allow_http=True` (`--allow-http`).
 
-`push` publishes an export folder (the model card `python -m export` wrote included) with
-`upload_folder`. The Hub needs the `[hub]` extra (huggingface_hub); URLs need nothing.
+The Hub needs the `[hub]` extra (huggingface_hub); URLs need nothing. Publishing is
+`dcgan_runtime.publish.push`.
 
 >>> parse_hf("hf://acme/faces@v1")
 ('acme/faces', 'v1')
@@ -48,7 +48,6 @@ REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]
 REF_PART = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}")  # one part of a branch or tag name
 COMMIT = re.compile(r"[0-9a-f]{40}")
 CONTENT_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # git's blob sha1, or an LFS file's sha256
-CARD, PARITY = "README.md", "parity.json"
 Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
 
 
@@ -105,7 +104,7 @@ def locate(
 # ---------------------------------------------------------------- the Hub
 
 
-def _hub() -> Any:
+def hub_module() -> Any:
     try:
         import huggingface_hub
         import huggingface_hub.constants  # submodules this module reads as hf.constants, hf.errors
@@ -203,7 +202,7 @@ def download(
         check_revision(revision)
     if precision is not None and precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
-    hf = _hub()
+    hf = hub_module()
     filename = FILENAMES[precision or "fp32"]
     where = f"{repo_id}@{revision}" if revision else repo_id
     cache = Path(cache_dir if cache_dir is not None else hf.constants.HF_HUB_CACHE).absolute()
@@ -291,69 +290,6 @@ def _check_inside(path: Path, folder: Path) -> None:
     """A file a fetch returned must lie (links followed) inside the folder it was fetched into."""
     if not path.resolve().is_relative_to(folder.resolve()):
         raise ModelError(f"the Hub fetch left {str(path)[:200]!r} outside its cache {str(folder)!r}: refused")
-
-
-def check_export(folder: Path) -> dict[str, Any]:
-    """An export folder ready to publish: a model card huggingface_hub parses, generator.onnx, passed parity.
-
-    Returns the card's metadata. Raises ValueError saying what is missing and how to make it.
-    """
-    if not folder.is_dir():
-        raise ValueError(f"{str(folder)!r} is not an export folder (python -m export RUN --outdir FOLDER)")
-    missing = [n for n in (CARD, FILENAMES["fp32"], PARITY) if not (folder / n).is_file()]
-    if missing:
-        raise ValueError(
-            f"{str(folder)!r} is not a complete export (no {', '.join(missing)}): export it again with "
-            "python -m export RUN --outdir FOLDER --force"
-        )
-    try:
-        parity = files.read_json(folder / PARITY)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{str(folder / PARITY)!r} is unusable ({first_line(e)}): export again") from None
-    if not isinstance(parity, dict) or parity.get("passed") is not True:
-        raise ValueError(f"{str(folder)!r} did not pass its parity check ({PARITY}): it is not fit to publish")
-    hf = _hub()
-    try:
-        card = hf.ModelCard.load(folder / CARD)
-    except Exception as e:  # huggingface_hub raises several types for a malformed card
-        raise ValueError(f"{str(folder / CARD)!r} is not a model card huggingface_hub reads: {first_line(e)}") from None
-    data: dict[str, Any] = card.data.to_dict()
-    return data
-
-
-def push(
-    folder: str | os.PathLike[str],
-    repo_id: str,
-    *,
-    private: bool = False,
-    revision: str | None = None,
-    token: str | bool | None = None,
-) -> str:
-    """Publish a complete export folder to `repo_id` (created if absent); returns the commit's URL.
-
-    >>> push("runs/faces/export", "acme/faces", private=True)   # doctest: +SKIP
-    'https://huggingface.co/acme/faces/commit/...'
-    """
-    folder = Path(folder)
-    check_repo_id(repo_id)
-    if revision is not None:
-        check_revision(revision)
-    check_export(folder)
-    api = _hub().HfApi(token=token, library_name="dcgan", library_version=__version__)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    if revision is not None:
-        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=str(folder),
-        repo_type="model",
-        revision=revision,
-        commit_message=f"dcgan push {folder.name}",
-        ignore_patterns=[".*"],
-    )
-    url = str(getattr(commit, "commit_url", commit))
-    log.info("pushed %s to %s: %s", folder, repo_id, url)
-    return url
 
 
 # ---------------------------------------------------------------- URLs

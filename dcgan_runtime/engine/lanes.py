@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dcgan_runtime.tune import Plan, Strategy
+from dcgan_runtime.engine.tune import Plan, Strategy
 
 Session = Any  # an onnxruntime.InferenceSession
 Execute = Callable[[Session, np.ndarray, np.ndarray], None]  # (session, latents, out) -> writes out

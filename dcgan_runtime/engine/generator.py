@@ -18,7 +18,7 @@ import itertools
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -33,18 +33,18 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess test
         "dcgan_runtime.Generator needs onnxruntime: pip install 'dcgan[cpu]' (or 'dcgan[gpu]' for CUDA; never both)"
     ) from e
 
-from dcgan_runtime import files, hub, latent
-from dcgan_runtime import providers as eps
-from dcgan_runtime import tune as tuning
-from dcgan_runtime.errors import ClosedError, MetadataError, ModelError, ProviderError, first_line
+from dcgan_runtime import files, latent
+from dcgan_runtime.engine import fetch, session
+from dcgan_runtime.engine import providers as eps
+from dcgan_runtime.engine import tune as tuning
+from dcgan_runtime.engine.lanes import Lanes
+from dcgan_runtime.engine.providers import CPU, Provider
+from dcgan_runtime.errors import ClosedError, ProviderError
 from dcgan_runtime.images import to_pil, to_uint8
-from dcgan_runtime.lanes import Lanes
-from dcgan_runtime.metadata import FILENAMES, KEY, PRECISIONS, Metadata
-from dcgan_runtime.providers import CPU, CUDA, Provider
+from dcgan_runtime.limits import MAX_BATCH
+from dcgan_runtime.metadata import Metadata
 
 log = logging.getLogger(__name__)
-MAX_BATCH = 4096  # images per onnxruntime call
-MAX_THREADS = 1024  # CPU threads one Generator may ask for (tuning builds sessions for each way to split them)
 Output = Literal["uint8", "float", "pil"]
 OUTPUTS = ("uint8", "float", "pil")
 
@@ -54,16 +54,12 @@ def _check_batch_size(batch_size: object) -> None:
         raise ValueError(f"batch_size must be an integer in 1..{MAX_BATCH}, got {batch_size!r}")
 
 
-def available_cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 class Generator:
     """A loaded DCGAN generator. Thread-safe: one instance may serve many threads.
 
     On CPU each batch size runs by a plan (`g.plan`): one session with every thread, or the batch
     split across sessions side by side, chosen per batch-size band, by measurement on this machine
-    where `dcgan tune` or `tune=True` made one (see dcgan_runtime.tune). Every image goes through the
+    where `dcgan tune` or `tune=True` made one (see dcgan_runtime.engine.tune). Every image goes through the
     same arithmetic either way (onnxruntime never splits a sum across threads), so results do not
     depend on the plan, the batch size or the split. `close()` (or a `with` block) stops the workers.
     On any other provider (CUDA, TensorRT, ...) one session runs every batch, reading the latents
@@ -108,13 +104,14 @@ class Generator:
         precision: str | None = None,
         tune: bool | None = None,
         allow_http: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> Generator:
         """Open `path` (a file from `python -m export`, or its output folder), check it, and build the session.
 
-        `path` may also be remote (`dcgan_runtime.hub`): `hf://ORG/NAME[@REVISION]` loads that Hub
+        `path` may also be remote (`dcgan_runtime.engine.fetch`): `hf://ORG/NAME[@REVISION]` loads that Hub
         repository's file for `precision` through the Hub cache; `https://.../generator.onnx[#sha256=HEX]`
         is downloaded once into $DCGAN_CACHE/url (and checked against the pin); plain http only for
-        loopback hosts unless `allow_http`.
+        loopback hosts unless `allow_http`; `progress(bytes so far, total or None)` is called as it downloads.
 
         `device`: "auto" (CUDA when a session really runs on it, else CPU with one logged warning),
         "cpu", "cuda" or "cuda:N", "tensorrt" or "tensorrt:N" (TensorRT over CUDA, engines cached in
@@ -134,93 +131,51 @@ class Generator:
         >>> Generator.load("runs/faces/export", precision="int8").metadata.precision  # doctest: +SKIP
         'int8'
         """
-        if not isinstance(path, (str, os.PathLike)):
-            raise ValueError(f"path must be a str or os.PathLike[str], got {type(path).__name__}")
-        if precision is not None and precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
-        given = str(path)  # what pickling reloads: a remote model is fetched (or found in its cache) again
-        path = hub.locate(path, precision, allow_http=allow_http)
-        if path.is_dir():
-            path = path / FILENAMES[precision or "fp32"]
-            if not path.is_file():
-                flag = f" --{precision}" if precision not in (None, "fp32") else ""
-                raise ModelError(
-                    f"{str(path.parent)!r} holds no {path.name}: export it "
-                    f"(python -m export RUN --outdir {path.parent} --force{flag})"
-                )
-        if (what := files.not_a_file(path)) is not None:
-            raise ModelError(
-                f"model file {str(path)!r} {what}: pass an exported generator.onnx, an export folder, or hf://"
-            )
+        given = str(path) if isinstance(path, (str, os.PathLike)) else path  # what pickling reloads
+        path = session.model_file(path, precision, allow_http, progress)
         available = ort.get_available_providers()
         if providers is not None:
             requested, strict = eps.check(providers, available, ort.get_all_providers()), True
         else:
             requested, strict = eps.resolve(device, available)
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS
-        ):
-            raise ValueError(f"threads must be an integer in 1..{MAX_THREADS}, got {threads!r}")
         own = session_options if session_options is not None and threads is None else None  # used as given
-        threads = threads or (session_options.intra_op_num_threads if session_options else 0) or available_cpus()
-        if not 1 <= threads <= MAX_THREADS:  # session_options.intra_op_num_threads is the caller's too
-            raise ValueError(
-                f"session_options.intra_op_num_threads must be in 0..{MAX_THREADS} (0: one per CPU), got {threads}"
-            )
-        session = _session(path, own or _options(session_options, threads), requested, provider_options)
-        meta = read_metadata(session, path)
-        if precision is not None and meta.precision != precision:
-            raise MetadataError(
-                f"{str(path)!r} holds {meta.precision} weights, not {precision}: load "
-                f"{FILENAMES[precision]} from the same export folder, or ask for {meta.precision}"
-            )
-        check_signature(session, meta, path)
-        active = session.get_providers()
-        first = eps.name(requested[0])
-        if active[0] != first:
-            msg = f"{first} was requested first but the session runs on {active}: it failed to load" + (
-                " (check the CUDA/cuDNN libraries that onnxruntime-gpu needs)" if first in (CUDA, eps.TENSORRT) else ""
-            )
-            if strict:
-                raise ProviderError(msg)
-            log.warning("%s; running on %s", msg, active[0])
-        log.info("loaded %s (%s) on %s; requested %s", path, meta.precision, active, [eps.name(p) for p in requested])
+        threads = session.thread_count(threads, session_options)
         if tune is not None and not isinstance(tune, bool):
             raise ValueError(f"tune must be True, False or None, got {tune!r}")
+        options = own or session.options(session_options, threads)
+        first, meta = session.open_checked(path, options, requested, strict, provider_options, precision)
         args = {
-            "path": given if hub.is_remote(given) else str(path),
+            "path": given if fetch.is_remote(given) else str(path),
             "allow_http": allow_http,
             "device": device,
             "providers": requested if providers is not None else None,
             "provider_options": provider_options,
-            "session_options": _option_values(session_options) if session_options is not None else None,
+            "session_options": session.option_values(session_options) if session_options is not None else None,
             "threads": threads if session_options is None else None,
             "precision": meta.precision,
             "tune": tune,
         }
-        if active[0] != CPU:
-            g = cls(session, meta, path, requested)
+        if first.get_providers()[0] != CPU:
+            g = cls(first, meta, path, requested)
             g._load_args = args
             return g
         if tune and session_options is not None:
             raise ValueError("tune=True picks the session options itself: pass session_options or tune=True, not both")
-
-        def make_session(s: tuning.Strategy) -> ort.InferenceSession:
-            return _session(path, _options(session_options, s.threads, s), [CPU], None)
-
-        plan = tuning.default_plan(threads, explicit=session_options is None)
-        lanes = Lanes(plan, threads, make_session, lambda s, z, out: _run_into(s, z, out, meta, path))
-        lanes.adopt(plan.pick(1), session)
-        g = cls(session, meta, path, requested, lanes)
+        g = cls(first, meta, path, requested, _cpu_lanes(first, meta, path, session_options, threads))
         g._tunable, g._load_args = session_options is None, args
-        if g._tunable and tune is not False:
-            cached = tuning.load_cached(g._tune_key)
-            if cached is not None:
-                lanes.use(cached)
-            elif tune:
-                g.tune()
-        log.info("cpu plan: %s", lanes.plan.describe())
+        g._plan_from_cache(tune)
         return g
+
+    def _plan_from_cache(self, tune: bool | None) -> None:
+        """On CPU: this machine's cached plan for the file (tune=None or True), measured now if none (True)."""
+        assert self._lanes is not None
+        if self._tunable and tune is not False:
+            cached = tuning.load_cached(self._tune_key)
+            if cached is not None:
+                self._lanes.use(cached)
+            elif tune:
+                self.tune()
+        log.info("cpu plan: %s", self._lanes.plan.describe())
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         """Pickle as the path and load options; unpickling loads the file again (its own session)."""
@@ -246,7 +201,7 @@ class Generator:
 
         >>> g = Generator.from_pretrained("acme/faces", precision="int8", device="cpu")  # doctest: +SKIP
         """
-        path = hub.download(
+        path = fetch.download(
             repo_id,
             revision=revision,
             precision=precision,
@@ -262,11 +217,11 @@ class Generator:
         return self._lanes.plan if self._lanes is not None else None
 
     def tune(self, *, save: bool = True, seconds_per_size: float = 1.5) -> tuning.Table:
-        """Time every CPU strategy at batch sizes 1-64 on this machine (`dcgan_runtime.tune`), switch each
+        """Time every CPU strategy at batch sizes 1-64 on this machine (`dcgan_runtime.engine.tune`), switch each
         band to a strategy that is clearly and repeatably faster than the built-in one, and (with `save`)
         cache the plan for later loads of this file with as many threads. Returns the measurements.
 
-        >>> from dcgan_runtime import tune
+        >>> from dcgan_runtime.engine import tune
         >>> print(tune.report(g.tune(), g.plan))           # doctest: +SKIP
         """
         if self._lanes is None:
@@ -404,7 +359,7 @@ class Generator:
         """
         z = z.reshape(-1, self.metadata.latent_dim, 1, 1)
         if self._lanes is None:  # CUDA, TensorRT or any other provider: one session, host buffers
-            _run_into(self.session, z, out, self.metadata, self.path)
+            session.run_into(self.session, z, out, self.metadata, self.path)
             return
         self._lanes.run(z, out)
 
@@ -566,30 +521,6 @@ class Generator:
         )
 
 
-# The SessionOptions attributes a caller may set; copied so that the caller's object is never changed.
-_OPTION_FIELDS = (
-    "enable_cpu_mem_arena",
-    "enable_mem_pattern",
-    "enable_mem_reuse",
-    "enable_profiling",
-    "execution_mode",
-    "execution_order",
-    "graph_optimization_level",
-    "inter_op_num_threads",
-    "log_severity_level",
-    "log_verbosity_level",
-    "logid",
-    "optimized_model_filepath",
-    "profile_file_prefix",
-    "use_deterministic_compute",
-)
-
-
-def _option_values(so: ort.SessionOptions) -> dict[str, Any]:
-    """A SessionOptions' settable attributes as plain values (what a pickled Generator carries)."""
-    return {name: getattr(so, name) for name in _OPTION_FIELDS if hasattr(so, name)}
-
-
 def _reload(args: dict[str, Any]) -> Generator:
     """Unpickling: load the file again with the options it was loaded with."""
     args = dict(args)
@@ -603,81 +534,15 @@ def _reload(args: dict[str, Any]) -> Generator:
     return Generator.load(args.pop("path"), **args)
 
 
-_LEVELS = {
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
+def _cpu_lanes(
+    first: ort.InferenceSession, meta: Metadata, path: Path, base: ort.SessionOptions | None, threads: int
+) -> Lanes:
+    """The CPU workers a plan runs on, the load's own session adopted as the one-session strategy's."""
 
+    def make_session(s: tuning.Strategy) -> ort.InferenceSession:
+        return session.build(path, session.options(base, s.threads, s), [CPU], None)
 
-def _options(
-    base: ort.SessionOptions | None, threads: int, strategy: tuning.Strategy | None = None
-) -> ort.SessionOptions:
-    """A new SessionOptions: the caller's settings (if any) with `threads` intra-op threads, and a
-    strategy's graph optimisation level and spinning where it sets them."""
-    so = ort.SessionOptions()
-    for name in _OPTION_FIELDS if base is not None else ():
-        if hasattr(base, name):
-            setattr(so, name, getattr(base, name))
-    so.intra_op_num_threads = threads
-    if strategy is not None and strategy.level is not None:
-        so.graph_optimization_level = _LEVELS[strategy.level]
-    if strategy is not None and strategy.spinning is not None:
-        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if strategy.spinning else "0")
-    return so
-
-
-def _run_into(session: ort.InferenceSession, z: np.ndarray, out: np.ndarray, m: Metadata, path: Path) -> None:
-    binding = session.io_binding()
-    binding.bind_cpu_input(m.input_name, np.ascontiguousarray(z))
-    binding.bind_output(m.output_name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
-    _execute(session, binding, path)
-
-
-def _execute(session: ort.InferenceSession, binding: Any, path: Path) -> None:
-    """Run a bound call; onnxruntime's own failures (a graph that does not compute what its metadata
-    says, memory it cannot get) are the model's problem: ModelError."""
-    try:
-        session.run_with_iobinding(binding)
-    except Exception as e:  # onnxruntime raises its own exception types
-        raise ModelError(f"onnxruntime could not run {str(path)!r}: {first_line(e, 300)}") from None
-
-
-def _session(
-    path: Path, so: ort.SessionOptions, providers: list[Provider], provider_options: Sequence[dict[str, Any]] | None
-) -> ort.InferenceSession:
-    try:
-        return ort.InferenceSession(str(path), sess_options=so, providers=providers, provider_options=provider_options)
-    except Exception as e:  # onnxruntime raises its own types for unreadable or invalid models
-        raise ModelError(
-            f"cannot load {str(path)!r} as an ONNX model (truncated, corrupt, or not ONNX): {first_line(e, 300)}"
-        ) from None
-
-
-def read_metadata(session: ort.InferenceSession, path: Path) -> Metadata:
-    props: dict[str, Any] = session.get_modelmeta().custom_metadata_map
-    if KEY not in props:
-        raise MetadataError(
-            f"{str(path)!r} has no '{KEY}' metadata: it was not written by `python -m export` "
-            "(re-export the checkpoint)"
-        )
-    return Metadata.from_json(props[KEY])
-
-
-def check_signature(session: ort.InferenceSession, meta: Metadata, path: Path) -> None:
-    """The graph's one input and output must agree with the metadata, with a dynamic batch dimension."""
-    ins, outs = session.get_inputs(), session.get_outputs()
-    want_in = [meta.latent_dim, 1, 1]
-    want_out = [meta.channels, meta.image_size, meta.image_size]
-    problems = []
-    if len(ins) != 1 or ins[0].name != meta.input_name or list(ins[0].shape[1:]) != want_in:
-        problems.append(f"inputs {[(i.name, i.shape) for i in ins]}, expected {meta.input_name!r} (N, {want_in})")
-    if len(outs) != 1 or outs[0].name != meta.output_name or list(outs[0].shape[1:]) != want_out:
-        problems.append(f"outputs {[(o.name, o.shape) for o in outs]}, expected {meta.output_name!r} (N, {want_out})")
-    for t in ins[:1] + outs[:1]:
-        if isinstance(t.shape[0], int):
-            problems.append(f"{t.name!r} has a fixed batch size {t.shape[0]}: re-export with a dynamic batch")
-        if t.type != "tensor(float)":
-            problems.append(f"{t.name!r} is {t.type}, expected tensor(float)")
-    if problems:
-        raise ModelError(f"{str(path)!r} does not match its dcgan metadata: " + "; ".join(problems))
+    plan = tuning.default_plan(threads, explicit=base is None)
+    lanes = Lanes(plan, threads, make_session, lambda s, z, out: session.run_into(s, z, out, meta, path))
+    lanes.adopt(plan.pick(1), first)
+    return lanes

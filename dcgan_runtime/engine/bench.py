@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dcgan_runtime import tune
+from dcgan_runtime.engine import tune
 
 FORMATS = ("table", "json", "csv")
 

@@ -13,7 +13,8 @@ lacks, are refused before a session is built (onnxruntime would print a banner a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dcgan_runtime import files
@@ -21,20 +22,10 @@ from dcgan_runtime.errors import ProviderError
 
 CUDA, CPU, TENSORRT = "CUDAExecutionProvider", "CPUExecutionProvider", "TensorrtExecutionProvider"
 Provider = str | tuple[str, dict[str, Any]]  # a name, or (name, options), as onnxruntime takes them
-DEVICES = "'auto', 'cpu', 'cuda', 'cuda:N', 'tensorrt' or 'tensorrt:N'"
 
 
 def name(p: Provider) -> str:
     return p if isinstance(p, str) else p[0]
-
-
-def on_gpu(device: str) -> bool:
-    """Whether `device` (as `resolve` takes it) runs on a GPU.
-
-    >>> on_gpu("tensorrt:1"), on_gpu("cpu")
-    (True, False)
-    """
-    return device.partition(":")[0] in ("cuda", "tensorrt")
 
 
 def tensorrt_options(device_id: int) -> dict[str, Any]:
@@ -50,24 +41,63 @@ def tensorrt_options(device_id: int) -> dict[str, Any]:
     }
 
 
+def _cuda(index: str) -> Provider:
+    return (CUDA, {"device_id": int(index)}) if index else CUDA
+
+
+@dataclass(frozen=True)
+class Device:
+    """One kind of `device=`: what to request for it, and what to say when it does not load."""
+
+    request: Callable[[str], list[Provider]]  # the device index as written ("" for none) -> providers, in order
+    gpu: bool  # runs on a GPU (CPU plans and tuning do not apply)
+    hint: str = ""  # added to the error when the first provider requested is not the one that runs
+
+
+# Every device a caller may name (besides "auto"): a new execution provider is one entry here.
+DEVICES: dict[str, Device] = {
+    "cpu": Device(lambda index: [CPU], gpu=False),
+    "cuda": Device(
+        lambda index: [_cuda(index), CPU], gpu=True, hint="check the CUDA/cuDNN libraries that onnxruntime-gpu needs"
+    ),
+    "tensorrt": Device(
+        lambda index: [(TENSORRT, tensorrt_options(int(index or 0))), _cuda(index), CPU],
+        gpu=True,
+        hint="check the TensorRT, CUDA and cuDNN libraries that onnxruntime-gpu needs",
+    ),
+}
+DEVICE_NAMES = "'auto', " + ", ".join(f"'{k}'" + ("" if not d.gpu else f", '{k}:N'") for k, d in DEVICES.items())
+
+
+def on_gpu(device: str) -> bool:
+    """Whether `device` (as `resolve` takes it) runs on a GPU.
+
+    >>> on_gpu("tensorrt:1"), on_gpu("cpu")
+    (True, False)
+    """
+    entry = DEVICES.get(device.partition(":")[0])
+    return entry is not None and entry.gpu
+
+
+def hint(provider: str) -> str:
+    """What to check when `provider` was requested first and did not load (empty when nothing is known)."""
+    for kind in DEVICES.values():
+        if name(kind.request("")[0]) == provider and kind.hint:
+            return f" ({kind.hint})"
+    return ""
+
+
 def resolve(device: str, available: Sequence[str]) -> tuple[list[Provider], bool]:
     """Providers to request for `device` and whether the first of them must be the one that runs."""
-    if not isinstance(device, str):
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    kind, _, index = device.partition(":")
-    if device == "cpu":
-        return [CPU], False
     if device == "auto":
         return ([CUDA, CPU] if CUDA in available else [CPU]), False
-    if (
-        kind not in ("cuda", "tensorrt")
-        or (index and not (index.isascii() and index.isdigit()))
-        or device.endswith(":")
-    ):
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    device_id = int(index or 0)
-    cuda: Provider = (CUDA, {"device_id": device_id}) if index else CUDA
-    wanted = [cuda, CPU] if kind == "cuda" else [(TENSORRT, tensorrt_options(device_id)), cuda, CPU]
+    kind, colon, index = device.partition(":") if isinstance(device, str) else ("", "", "")
+    entry = DEVICES.get(kind)
+    if entry is None or (colon and not (entry.gpu and index.isascii() and index.isdigit())):
+        raise ValueError(f"device must be one of {DEVICE_NAMES}, got {device!r}")
+    wanted = entry.request(index)
+    if not entry.gpu:
+        return wanted, False
     missing = [name(p) for p in wanted if name(p) not in available]
     if missing:
         raise ProviderError(

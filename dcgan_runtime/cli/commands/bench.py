@@ -1,0 +1,46 @@
+"""`dcgan bench`: latency percentiles and images/s per batch size (and precision), with the machine named."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from dcgan_runtime import parse
+from dcgan_runtime.cli import args
+from dcgan_runtime.limits import MAX_BATCH
+
+if TYPE_CHECKING:
+    from dcgan_runtime.cli.commands import Load
+
+HELP = "Time inference: latency percentiles and images/s for each batch size (and precision)."
+MODEL = "many"
+EXAMPLES = """examples:
+  dcgan bench generator.onnx --batch-sizes 1,8,64,256
+  dcgan bench generator.onnx --threads 2 --rounds 50
+  dcgan bench runs/faces/export --precision fp32,fp16,int8 --json > bench.json   # each file in the folder
+  dcgan bench generator.onnx --csv >> history.csv"""
+
+
+def arguments(c: argparse.ArgumentParser) -> None:
+    c.add_argument(
+        "--batch-sizes",
+        type=args.parsed(lambda v: parse.parse_ints(v, MAX_BATCH)),
+        default=[1, 8, 64, 256],
+        help="default 1,8,64,256",
+    )
+    c.add_argument("--rounds", type=args.int_in(1, 10_000), default=20, help="timed calls per batch size (default 20)")
+    how = c.add_mutually_exclusive_group()
+    how.add_argument("--json", action="store_true", help="print JSON: the machine, then a row per batch size")
+    how.add_argument("--csv", action="store_true", help="print CSV: a header, then a row per batch size")
+
+
+def run(a: argparse.Namespace, load: Load) -> None:
+    from dcgan_runtime.engine import bench
+    from dcgan_runtime.engine.session import available_cpus
+
+    rows = []
+    for precision in a.precision or [None]:
+        with load(precision) as g:
+            rows += bench.measure(g, a.batch_sizes, a.rounds)
+    render = bench.to_json if a.json else bench.to_csv if a.csv else bench.to_table
+    print(render(rows, a.threads or available_cpus()))
