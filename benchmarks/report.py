@@ -25,6 +25,23 @@ def load(path: Path) -> tuple[dict, list[dict]]:
 
 
 def markdown(machine: dict, rows: list[dict]) -> str:
+    """The report: the machine, then a section for each kind of measurement the rows hold."""
+    peak = _peaks(rows)
+    inference = [r for r in rows if "kind" not in r and not r["backend"].startswith("cold start")]
+    table: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in inference:
+        table[r["backend"]][r["batch_size"]] = r["median_s"]
+    sizes = sorted({r["batch_size"] for r in inference})
+    out = _machine(machine)
+    out += _inference(table, sizes, peak.get("cpu fp32"))
+    out += _versus_others(table, sizes, peak.get("cpu fp32"))
+    out += _inference_notes(inference, table, sizes)
+    out += _rooflines(table, peak)
+    out += _cold_start(rows) + _soak(rows) + _training(rows, peak)
+    return "\n".join(out) + "\n"
+
+
+def _peaks(rows: list[dict]) -> dict[str, float]:
     # the fastest measured matmul per "device dtype", from its fastest round: a peak is the best the
     # hardware was seen to do (a oneDNN 1x1 convolution's median can halve when its output's pages fault)
     peak: dict[str, float] = {}
@@ -32,13 +49,11 @@ def markdown(machine: dict, rows: list[dict]) -> str:
         if r.get("kind") == "peak":
             best = r["flops_per_call"] / r.get("min_s", r["median_s"]) / 1e9
             peak[r["provider"]] = max(peak.get(r["provider"], 0.0), best)
-    inference = [r for r in rows if "kind" not in r and not r["backend"].startswith("cold start")]
-    table: dict[str, dict[int, float]] = defaultdict(dict)
-    for r in inference:
-        table[r["backend"]][r["batch_size"]] = r["median_s"]
-    sizes = sorted({r["batch_size"] for r in inference})
-    eager = table.get("PyTorch eager CPU", {})
-    out = [
+    return peak
+
+
+def _machine(machine: dict) -> list[str]:
+    return [
         f"Machine: {machine.get('cpu', '?')} ({machine.get('cpu_flags') or 'no AVX2/AVX-512 flags recorded'}"
         + (f"; instruction sets capped by {machine['isa_caps']}" if machine.get("isa_caps") else "")
         + "), "
@@ -48,7 +63,11 @@ def markdown(machine: dict, rows: list[dict]) -> str:
         + ".",
         "",
     ]
-    cpu_peak = peak.get("cpu fp32")
+
+
+def _inference(table: dict[str, dict[int, float]], sizes: list[int], cpu_peak: float | None) -> list[str]:
+    eager = table.get("PyTorch eager CPU", {})
+    out: list[str] = []
     if table:
         out += [
             "Inference, 64x64 generator: median ms per batch / images per second / speed vs PyTorch eager CPU"
@@ -72,7 +91,11 @@ def markdown(machine: dict, rows: list[dict]) -> str:
             share = f", {s / t * GFLOP_PER_IMAGE / cpu_peak:.0%}" if cpu_peak and "CUDA" not in backend else ""
             cells.append(f"{t * 1e3:.2f} ms / {s / t:,.0f} img/s{ratio}{share}")
         out.append(f"| {backend} | " + " | ".join(cells) + " |")
-    out += _versus_others(table, sizes, cpu_peak)
+    return out
+
+
+def _inference_notes(inference: list[dict], table: dict[str, dict[int, float]], sizes: list[int]) -> list[str]:
+    out: list[str] = []
     plans = {r["plan"] for r in inference if "plan" in r}
     if plans:
         out += ["", "Tuned plan (measured at the start of this run): " + "; ".join(sorted(plans)) + "."]
@@ -93,6 +116,11 @@ def markdown(machine: dict, rows: list[dict]) -> str:
             + ", ".join(f"{s:.1f} s at batch {b}" for b, s in sorted(compile_s.items()))
             + ".",
         ]
+    return out
+
+
+def _rooflines(table: dict[str, dict[int, float]], peak: dict[str, float]) -> list[str]:
+    out: list[str] = []
     for dev in ("cpu", "cuda"):
         fp32 = peak.get(f"{dev} fp32")
         rates = [
@@ -111,6 +139,11 @@ def markdown(machine: dict, rows: list[dict]) -> str:
                 + f" -> at most {fp32 / GFLOP_PER_IMAGE:,.0f} img/s in fp32. Best measured: {max(rates):,.0f} img/s "
                 f"({max(rates) * GFLOP_PER_IMAGE / fp32:.0%} of the fp32 matmul rate; int8 is not bound by it).",
             ]
+    return out
+
+
+def _cold_start(rows: list[dict]) -> list[str]:
+    out: list[str] = []
     cold = [r for r in rows if r["backend"].startswith("cold start")]
     if cold:
         out += [
@@ -127,6 +160,11 @@ def markdown(machine: dict, rows: list[dict]) -> str:
                 f"\n{a['backend'][12:]} starts {b['median_s'] / a['median_s']:.1f}x faster with "
                 f"{b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x less peak memory than {b['backend'][12:]}."
             )
+    return out
+
+
+def _soak(rows: list[dict]) -> list[str]:
+    out: list[str] = []
     for r in (r for r in rows if r.get("kind") == "soak"):
         out += [
             "",
@@ -137,6 +175,11 @@ def markdown(machine: dict, rows: list[dict]) -> str:
             f"{r['rss_mb_end']} MB at the end ({r['rss_growth']:+.1%} overall, {r['rss_growth_second_half']:+.1%} "
             "over the second half).",
         ]
+    return out
+
+
+def _training(rows: list[dict], peak: dict[str, float]) -> list[str]:
+    out: list[str] = []
     train = [r for r in rows if r.get("kind") == "training"]
     if train:
         out += [
@@ -157,7 +200,7 @@ def markdown(machine: dict, rows: list[dict]) -> str:
                 f"| {r['backend'][15:]} | {prec} | {r.get('conv_path', 'onednn')} | {r['batch_size']} | {ips:,.1f} | "
                 f"{speedup} | {r['flops_per_image'] / 1e9:.2f} | {gflops:,.0f} | {frac} |"
             )
-    return "\n".join(out) + "\n"
+    return out
 
 
 OTHERS = ("onnxruntime, plain session", "torch.compile CPU", "OpenVINO CPU")

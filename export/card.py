@@ -21,6 +21,7 @@ from torch import nn
 from dcgan_runtime.images import make_grid, save_image, to_uint8
 from dcgan_runtime.latent import latents_from_seeds
 from dcgan_runtime.metadata import Metadata
+from train.config import RECIPE_TITLES
 
 CARD, SAMPLE = "README.md", "sample.png"
 KNOWN_DATASETS = {"fashion-mnist": "zalando-datasets/fashion_mnist"}  # local folder name -> Hub dataset id
@@ -52,8 +53,7 @@ def recipe_line(meta: Metadata) -> str:
     """How it was trained, in one sentence: the paper's recipe, or a small-data one and its options."""
     cfg = meta.training_config
     recipe = cfg.get("recipe")
-    names = {"paper": "the paper's recipe", "small": "the small-data recipe", "adaptive": "the adaptive recipe"}
-    if recipe not in names:
+    if recipe not in RECIPE_TITLES:
         return ""
     adapts = f", adaptive to D(x)'s sign mean {cfg['augment_target']}" if cfg.get("augment_target") else ""
     options = [
@@ -64,7 +64,7 @@ def recipe_line(meta: Metadata) -> str:
         f"D's learning rate {cfg['lr_d']}" if cfg.get("lr_d") else "",
     ]
     shown = ", ".join(o for o in options if o)
-    return f"Trained with {names[recipe]}" + (f": {shown}." if shown else ".")
+    return f"Trained with {RECIPE_TITLES[recipe]}" + (f": {shown}." if shown else ".")
 
 
 def dataset_id(meta: Metadata) -> str | None:
@@ -126,11 +126,16 @@ def _body(
     license: str | None,
     repo_id: str | None,
 ) -> str:
+    """The card's markdown, a section at a time."""
+    lines = _introduction(meta, repo_id) + _quality(found) + _architecture(folded) + _training(meta)
+    lines += _files(folder, report) + _parity(report) + _license(license)
+    return "\n".join(lines) + "\n"
+
+
+def _introduction(meta: Metadata, repo_id: str | None) -> list[str]:
     colour = "RGB" if meta.channels == 3 else "greyscale"
     repo = repo_id or "ORG/NAME"
-    files = sorted(p for p in folder.iterdir() if p.suffix in (".onnx", ".torchscript"))
-    precision_of = {row["format"]: row["precision"] for row in report["formats"]}
-    lines = [
+    return [
         f"# DCGAN generator, {meta.image_size}x{meta.image_size} {colour}",
         "",
         f"A DCGAN generator (Radford, Metz and Chintala, ICLR 2016) that maps a {meta.latent_dim}-d standard-normal "
@@ -182,6 +187,10 @@ def _body(
         "## Quality",
         "",
     ]
+
+
+def _quality(found: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     if found["best_swd"] is None:
         lines.append("Training logged no SWD for this checkpoint.")
     else:
@@ -195,9 +204,13 @@ def _body(
             "Sliced Wasserstein distance (x1e3, lower is better) between 256 samples and 256 training images, "
             f"as training logged it: best {found['best_swd']}{at}{own}."
         )
+    return lines
+
+
+def _architecture(folded: nn.Module) -> list[str]:
     layers = [(n, m) for n, m in folded.named_modules() if isinstance(m, (nn.ConvTranspose2d, nn.Conv2d))]
     total = sum(p.numel() for p in folded.parameters())
-    lines += [
+    lines = [
         "",
         "## Architecture",
         "",
@@ -212,17 +225,33 @@ def _body(
         f"{total:,} parameters in all (BatchNorm folded in: each transposed convolution but the last has a bias); "
         "ReLU after each hidden layer, tanh after the last.",
         "",
+    ]
+    return lines
+
+
+def _training(meta: Metadata) -> list[str]:
+    lines = [
         "## Training",
         "",
         "| setting | value |",
         "|---|---|",
     ]
     lines += [f"| `{k}` | `{v}` |" for k, v in sorted(meta.training_config.items())]
-    lines += ["", "## Files", "", "| file | precision | size | sha256 |", "|---|---|---|---|"]
+    return lines
+
+
+def _files(folder: Path, report: dict[str, Any]) -> list[str]:
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".onnx", ".torchscript"))
+    precision_of = {row["format"]: row["precision"] for row in report["formats"]}
+    lines = ["", "## Files", "", "| file | precision | size | sha256 |", "|---|---|---|---|"]
     for p in files:
         digest = hashlib.sha256(p.read_bytes()).hexdigest()
         lines.append(f"| `{p.name}` | {precision_of.get(p.name, '?')} | {p.stat().st_size / 1e6:.2f} MB | `{digest}` |")
-    lines += [
+    return lines
+
+
+def _parity(report: dict[str, Any]) -> list[str]:
+    lines = [
         "",
         "## Parity",
         "",
@@ -240,10 +269,15 @@ def _body(
             else f"max abs diff {row['max_abs']:.1e} (<= {row['tolerance']:.0e})"
         )
         lines.append(f"| `{row['format']}` | {row['precision']} | {check} | {'yes' if row['passed'] else 'no'} |")
-    lines += ["", "## License", ""]
-    lines.append(
+    return lines
+
+
+def _license(license: str | None) -> list[str]:
+    return [
+        "",
+        "## License",
+        "",
         f"`{license}` (stated at export)."
         if license
-        else "No license was stated at export (`python -m export ... --license SPDX-ID`): ask the author before reuse."
-    )
-    return "\n".join(lines) + "\n"
+        else "No license was stated at export (`python -m export ... --license SPDX-ID`): ask the author before reuse.",
+    ]

@@ -31,7 +31,9 @@ LIMITS = {
     "threads": 1024,
 }
 LIMITS |= {"epochs": 10**9, "max_steps": 10**12}
-RECIPES = ("auto", "paper", "small", "adaptive")  # train/recipes.py
+# Every recipe's name, once, with its title: train/recipes.py holds each one's options (checked to match).
+RECIPE_TITLES = {"paper": "the paper's recipe", "small": "the small-data recipe", "adaptive": "the adaptive recipe"}
+RECIPES = ("auto", *RECIPE_TITLES)  # auto: adaptive up to recipes.SMALL_DATA images, else paper
 AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's ops (train/augment.py)
 ON_COLLAPSE = ("stop", "warn", "rewind")  # train/watch.py
 

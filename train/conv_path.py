@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
+from dcgan_runtime.engine.tune import machine_key
 from dcgan_runtime.errors import first_line
 from dcgan_runtime.files import atomic_write, cache_dir, read_json
-from dcgan_runtime.tune import machine_key
 from train.config import TrainConfig
 from train.model import build_models
 from train.step import Execution, GANStep

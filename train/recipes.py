@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train.config import TrainConfig
+from train.config import RECIPE_TITLES, TrainConfig
 from train.swd import swd
 
 SMALL_DATA = 10_000  # auto picks "adaptive" for at most this many training images (docs/train.md: why)
@@ -43,6 +43,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "small": SMALL,
     "adaptive": SMALL | {"augment_target": 0.6},  # each op at a probability that follows D (ADA's r_t target)
 }
+assert RECIPES.keys() == RECIPE_TITLES.keys(), "train/config.py names every recipe; define each one's options here"
 
 
 def resolve(

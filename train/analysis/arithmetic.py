@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -252,34 +253,7 @@ EXAMPLES = """examples:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m train.analysis.arithmetic",
-        description=__doc__,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("source", help="generator.onnx, a run directory, or a checkpoint")
-    p.add_argument("--out", required=True, help="folder for arithmetic.json and the figures")
-    p.add_argument("--data", help="toyfaces or the faces-london folder (default: what the model trained on)")
-    p.add_argument(
-        "--pool", type=int, default=2000, help="samples to pick exemplars from (seeds 0..pool-1, default 2000)"
-    )
-    p.add_argument(
-        "--k", default="3,10", help="exemplars per concept, comma-separated (default 3,10; the paper used 3)"
-    )
-    p.add_argument("--trials", type=int, default=200, help="exemplar draws per experiment and k (default 200)")
-    p.add_argument(
-        "--candidates",
-        type=int,
-        default=0,
-        help="draw exemplars among this many most confident members of each concept (default 0: all)",
-    )
-    p.add_argument("--pairs", type=int, default=200, help="interpolation paths per method (default 200)")
-    p.add_argument("--steps", type=int, default=16, help="images per interpolation path (default 16)")
-    p.add_argument(
-        "--classifier-images", type=int, default=2000, help="toy faces that train the classifier (default 2000)"
-    )
-    a = p.parse_args(argv)
+    a = _parser().parse_args(argv)
     try:
         ks = [int(v) for v in a.k.split(",")]
         if (
@@ -322,24 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"classifier held-out accuracy: {classifier['held_out_accuracy']} ({classifier['held_out']})")
     for exp in experiments:
-        entry = {"formula": str(exp), "random_latents": rate(matches(pool_probs, exp.target)), "by_k": []}
-        print(f"\n{exp}\n  random latents: {fmt(entry['random_latents'])}")
-        for k in ks:
-            try:
-                res = run_experiment(exp, pool_z, pool_x, pool_probs, k, a.trials, decode, classify, top=a.candidates)
-            except ValueError as e:
-                print(f"  k={k}: skipped: {e}")
-                continue
-            if k == ks[0]:
-                figure(exp, res, pool_z, pool_x, decode, out / f"arithmetic_{exp.name}.png")
-            entry["by_k"].append(
-                {key: res[key] for key in ("k", "trials", "latent", "latent_rescaled", "pixels", "first_trial")}
-            )
-            print(
-                f"  k={k:<3} latents: {fmt(res['latent'])}\n        rescaled to norm sqrt(nz): "
-                f"{fmt(res['latent_rescaled'])}\n        pixels: {fmt(res['pixels'])}"
-            )
-        report["experiments"][exp.name] = entry
+        report["experiments"][exp.name] = _experiment(a, exp, ks, pool_z, pool_x, pool_probs, decode, classify, out)
     z0, z1 = latent.latents_from_seed(a.pairs, 1, cfg.nz), latent.latents_from_seed(a.pairs, 2, cfg.nz)
     report["interpolation"] = {"pairs": a.pairs, "steps": a.steps, **interpolation(decode, classify, z0, z1, a.steps)}
     for method in ("slerp", "lerp"):
@@ -348,20 +305,79 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{method}: paths with at most one change: {smooth}; pixel PPL {r['ppl_pixel_mse']}")
     walks_gif(decode, z0[:6], z1[:6], a.steps, out / "walks.gif")
     if photos is not None:
-        from train.analysis.metrics import nearest_neighbour_distances
-
-        fake = pixels(pool_x[:500])
-        real = [nearest_neighbour_distances(photos[i : i + 1], np.delete(photos, i, 0))[0] for i in range(len(photos))]
-        report["memorisation"] = {
-            "median_nn_distance_samples_to_photos": round(
-                float(np.median(nearest_neighbour_distances(fake, photos))), 4
-            ),
-            "median_nn_distance_between_photos": round(float(np.median(real)), 4),
-        }
+        report["memorisation"] = _memorisation(pool_x, photos)
         print(f"\nmemorisation (RMS pixel distance to the nearest training photo): {report['memorisation']}")
     atomic_write(out / "arithmetic.json", json.dumps(report, indent=2).encode())
     print(f"\nwrote {out / 'arithmetic.json'}, the figures arithmetic_<experiment>.png and walks.gif")
     return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train.analysis.arithmetic",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("source", help="generator.onnx, a run directory, or a checkpoint")
+    p.add_argument("--out", required=True, help="folder for arithmetic.json and the figures")
+    p.add_argument("--data", help="toyfaces or the faces-london folder (default: what the model trained on)")
+    p.add_argument(
+        "--pool", type=int, default=2000, help="samples to pick exemplars from (seeds 0..pool-1, default 2000)"
+    )
+    p.add_argument(
+        "--k", default="3,10", help="exemplars per concept, comma-separated (default 3,10; the paper used 3)"
+    )
+    p.add_argument("--trials", type=int, default=200, help="exemplar draws per experiment and k (default 200)")
+    p.add_argument(
+        "--candidates",
+        type=int,
+        default=0,
+        help="draw exemplars among this many most confident members of each concept (default 0: all)",
+    )
+    p.add_argument("--pairs", type=int, default=200, help="interpolation paths per method (default 200)")
+    p.add_argument("--steps", type=int, default=16, help="images per interpolation path (default 16)")
+    p.add_argument(
+        "--classifier-images", type=int, default=2000, help="toy faces that train the classifier (default 2000)"
+    )
+    return p
+
+
+def _experiment(
+    a: argparse.Namespace, exp: Any, ks: list[int], pool_z: np.ndarray, pool_x: np.ndarray, pool_probs: np.ndarray,
+    decode: Any, classify: Any, out: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """One experiment at each k: its rates, printed as they come, and the figure at the first k."""
+    entry: dict[str, Any] = {"formula": str(exp), "random_latents": rate(matches(pool_probs, exp.target)), "by_k": []}
+    print(f"\n{exp}\n  random latents: {fmt(entry['random_latents'])}")
+    for k in ks:
+        try:
+            res = run_experiment(exp, pool_z, pool_x, pool_probs, k, a.trials, decode, classify, top=a.candidates)
+        except ValueError as e:
+            print(f"  k={k}: skipped: {e}")
+            continue
+        if k == ks[0]:
+            figure(exp, res, pool_z, pool_x, decode, out / f"arithmetic_{exp.name}.png")
+        entry["by_k"].append(
+            {key: res[key] for key in ("k", "trials", "latent", "latent_rescaled", "pixels", "first_trial")}
+        )
+        print(
+            f"  k={k:<3} latents: {fmt(res['latent'])}\n        rescaled to norm sqrt(nz): "
+            f"{fmt(res['latent_rescaled'])}\n        pixels: {fmt(res['pixels'])}"
+        )
+    return entry
+
+
+def _memorisation(pool_x: np.ndarray, photos: np.ndarray) -> dict[str, float]:
+    """Median RMS pixel distance from samples to their nearest training photo, beside the photos' own."""
+    from train.analysis.metrics import nearest_neighbour_distances
+
+    fake = pixels(pool_x[:500])
+    real = [nearest_neighbour_distances(photos[i : i + 1], np.delete(photos, i, 0))[0] for i in range(len(photos))]
+    return {
+        "median_nn_distance_samples_to_photos": round(float(np.median(nearest_neighbour_distances(fake, photos))), 4),
+        "median_nn_distance_between_photos": round(float(np.median(real)), 4),
+    }
 
 
 def fmt(r: dict) -> str:
