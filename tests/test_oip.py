@@ -138,6 +138,18 @@ def test_raw_protocol_edges(server):
         ),
         (json.dumps({**good, "outputs": [{"name": "logits"}]}).encode(), {}, "unknown output 'logits'"),
         (
+            json.dumps(good).encode(),
+            {"Inference-Header-Content-Length": "9" * 5000},
+            "is '99999999999999999999', but the body is",
+        ),
+        (
+            json.dumps(
+                {"inputs": [{"name": "z", "shape": [1, 100, 1, 1], "datatype": "FP32", "data": [10**400] * 100}]}
+            ).encode(),
+            {},
+            "too large for a float",
+        ),
+        (
             json.dumps({"inputs": [{"name": "seed", "shape": [2], "datatype": "INT64", "data": [1]}]}).encode(),
             {},
             "has 1 values",

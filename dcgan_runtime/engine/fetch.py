@@ -23,32 +23,50 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import ipaddress
 import logging
 import os
 import re
 import shutil
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from dcgan_runtime import __version__, files
 from dcgan_runtime.errors import ModelError, first_line
 from dcgan_runtime.metadata import FILENAMES, PRECISIONS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 HF = "hf://"
 MAX_DOWNLOAD = 1 << 30  # bytes one URL may bring (a classic 64x64 generator is 14 MB)
 TIMEOUT_SECONDS = 30.0  # to connect, and between two reads of a download
+DEADLINE_SECONDS = 600.0  # one fetch in all (a server that drips bytes is cut off): $DCGAN_FETCH_DEADLINE overrides
 REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")  # fullmatch only
 REF_PART = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}")  # one part of a branch or tag name
 COMMIT = re.compile(r"[0-9a-f]{40}")
 CONTENT_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # git's blob sha1, or an LFS file's sha256
 Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
+
+
+def deadline_seconds() -> float:
+    """How long one fetch may take in all: $DCGAN_FETCH_DEADLINE (seconds), else DEADLINE_SECONDS."""
+    text = os.environ.get("DCGAN_FETCH_DEADLINE", "").strip()
+    try:
+        value = float(text) if text else DEADLINE_SECONDS
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86_400:
+        raise ValueError(f"DCGAN_FETCH_DEADLINE must be a number of seconds in (0, 86400], got {text[:40]!r}")
+    return value
 
 
 def is_remote(spec: object) -> bool:
@@ -175,8 +193,24 @@ def _hub_errors(hf: Any, where: str, filename: str, precision: str | None, offli
             f"{where} has no {filename}: that repository holds no {precision or 'fp32'} export"
             + ("" if precision in (None, "fp32") else f" (export with --{precision} and push it)")
         ) from None
-    except (errors.HfHubHTTPError, OSError) as e:
+    except (ModelError, ValueError):
+        raise
+    except Exception as e:  # huggingface_hub's HTTP client raises its own types (cut-off bodies, bad headers)
         raise ModelError(f"cannot fetch {filename} of {where} from the Hub: {first_line(e)}") from None
+
+
+@contextlib.contextmanager
+def quiet_hub() -> Iterator[None]:
+    """huggingface_hub's own warnings and log lines held back for one call: what a fetch ends in is one line."""
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.ERROR + 10)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def download(
@@ -208,7 +242,7 @@ def download(
     cache = Path(cache_dir if cache_dir is not None else hf.constants.HF_HUB_CACHE).absolute()
     storage = cache / ("models--" + repo_id.replace("/", "--"))
     offline = local_files_only or bool(hf.constants.HF_HUB_OFFLINE)
-    with _hub_errors(hf, where, filename, precision, offline):
+    with quiet_hub(), _hub_errors(hf, where, filename, precision, offline):
         if offline:
             found = hf.hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache, local_files_only=True)
             path = Path(found)
@@ -226,10 +260,10 @@ def _fetch_into_cache(hf: Any, storage: Path, repo_id: str, filename: str, revis
     url = hf.hf_hub_url(repo_id, filename, revision=revision)
     try:
         meta = hf.get_hf_file_metadata(url, token=token, library_name="dcgan", library_version=__version__)
-    except (hf.errors.HfHubHTTPError, OSError) as e:
+    except Exception as e:  # huggingface_hub's HTTP client raises its own types for a network that fails
         if isinstance(e, hf.errors.HfHubHTTPError) and getattr(e.response, "status_code", 500) < 500:
             raise  # the Hub answered: no such repository, revision or file
-        log.warning("the Hub cannot be reached (%s): using the cache", first_line(e))
+        log.info("the Hub cannot be reached (%s): using the cache", first_line(e))
         return Path(hf.hf_hub_download(repo_id, filename, revision=revision, cache_dir=storage.parent,
                                        local_files_only=True))  # fmt: skip
     commit, etag = meta.commit_hash, meta.etag
@@ -260,8 +294,11 @@ def _download_blob(hf: Any, storage: Path, repo_id: str, filename: str, commit: 
     (storage / "blobs").mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".dcgan-", dir=storage))
     try:
-        got = Path(hf.hf_hub_download(repo_id, filename, revision=commit, local_dir=staging, token=token,
-                                      library_name="dcgan", library_version=__version__))  # fmt: skip
+        got = Path(within_deadline(
+            lambda: hf.hf_hub_download(repo_id, filename, revision=commit, local_dir=staging, token=token,
+                                       library_name="dcgan", library_version=__version__),
+            f"{filename} of {repo_id}",
+        ))  # fmt: skip
         _check_inside(got, staging)
         actual = _content_hash(got, etag)
         if actual != etag:
@@ -273,6 +310,31 @@ def _download_blob(hf: Any, storage: Path, repo_id: str, filename: str, commit: 
         files.fsync_dir(storage / "blobs")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def within_deadline(call: Callable[[], T], what: str) -> T:
+    """`call()` on a worker thread, given up (ModelError) once the fetch deadline has passed: a server that drips
+    bytes cannot hold a load forever. The abandoned call ends at its own next timeout; nothing it writes is kept."""
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            done.append(call())
+        except BaseException as e:  # handed to the caller's thread
+            failed.append(e)
+
+    worker = threading.Thread(target=work, name="dcgan-fetch", daemon=True)
+    worker.start()
+    worker.join(deadline_seconds())
+    if worker.is_alive():
+        raise ModelError(
+            f"fetching {what} took longer than {deadline_seconds():g} s: check the network, or allow more "
+            "with DCGAN_FETCH_DEADLINE=SECONDS"
+        )
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 def _content_hash(path: Path, etag: str) -> str:
@@ -337,6 +399,18 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+def forget(spec: str) -> bool:
+    """Remove a URL model's downloaded copy from the cache (one that does not load must not be reused): whether
+    there was one. Hub models are left alone: their files were checked against the hash the Hub named."""
+    if not is_remote(spec) or spec.startswith(HF):
+        return False
+    try:
+        url_cache_path(spec).unlink()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def url_cache_path(url: str) -> Path:
     """Where a URL's file is kept: $DCGAN_CACHE/url/<sha256 of the URL>/<its file name>."""
     base, _ = split_pin(url)
@@ -369,32 +443,47 @@ def fetch_url(
     request = urllib.request.Request(base, headers={"User-Agent": f"dcgan/{__version__}"})
 
     def download(out: IO[bytes]) -> None:  # into atomic_write's temp file: a failure here keeps nothing
-        digest = hashlib.sha256()
         try:
             with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isascii() and length.isdigit() else None
-                if total is not None and total > max_bytes:
-                    raise ModelError(f"{base} is {total:,} bytes, more than the {max_bytes:,} a model may be")
-                done = 0
-                while chunk := response.read(1 << 20):
-                    done += len(chunk)
-                    if done > max_bytes:
-                        raise ModelError(f"{base} sent more than the {max_bytes:,} bytes a model may be")
-                    digest.update(chunk)
-                    out.write(chunk)
-                    if progress is not None:
-                        progress(done, total)
+                digest = _stream(response, out, base, max_bytes, time.monotonic() + deadline_seconds(), progress)
         except urllib.error.HTTPError as e:
-            raise ModelError(f"cannot download {base}: HTTP {e.code} {e.reason}") from None
-        except (urllib.error.URLError, OSError) as e:  # refused, unreachable, timed out
-            reason = getattr(e, "reason", e)
-            raise ModelError(f"cannot download {base}: {reason}") from None
-        if pin is not None and digest.hexdigest() != pin:
-            raise ModelError(
-                f"{base} does not match its pin: sha256 {digest.hexdigest()}, pinned {pin}; nothing was kept"
-            )
+            raise ModelError(f"cannot download {base}: HTTP {e.code} {' '.join(str(e.reason).split())[:100]}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:  # refused, timed out, garbled
+            reason = e.reason if isinstance(e, urllib.error.URLError) and isinstance(e.reason, BaseException) else e
+            raise ModelError(f"cannot download {base}: {type(reason).__name__}: {first_line(reason)}") from None
+        if pin is not None and digest != pin:
+            raise ModelError(f"{base} does not match its pin: sha256 {digest}, pinned {pin}; nothing was kept")
 
     files.atomic_write(target, download)
     log.info("%s: downloaded to %s", base, target)
     return target
+
+
+def _stream(
+    response: Any, out: IO[bytes], base: str, max_bytes: int, deadline: float, progress: Progress | None
+) -> str:
+    """The body into `out`, checked as it comes (size cap, deadline, not a web page) and at the end (every byte
+    the server announced arrived); returns its sha256."""
+    length = response.headers.get("Content-Length")
+    total = int(length) if length and length.isascii() and length.isdigit() and len(length) < 19 else None
+    if total is not None and total > max_bytes:
+        raise ModelError(f"{base} is {total:,} bytes, more than the {max_bytes:,} a model may be")
+    digest, done = hashlib.sha256(), 0
+    while chunk := response.read1(1 << 20):  # what one read brings: a slow server cannot hold a read past the deadline
+        if done == 0 and chunk.lstrip()[:1] in (b"<", b"{"):
+            raise ModelError(f"{base} sent a web page or JSON, not an ONNX model: check the URL; nothing was kept")
+        done += len(chunk)
+        if done > max_bytes:
+            raise ModelError(f"{base} sent more than the {max_bytes:,} bytes a model may be")
+        if time.monotonic() > deadline:
+            raise ModelError(
+                f"{base} took longer than {deadline_seconds():g} s ({done:,} bytes so far): check the network, or "
+                "allow more with DCGAN_FETCH_DEADLINE=SECONDS; nothing was kept"
+            )
+        digest.update(chunk)
+        out.write(chunk)
+        if progress is not None:
+            progress(done, total)
+    if total is not None and done != total:
+        raise ModelError(f"{base} was cut off: {done:,} of the {total:,} bytes it announced arrived; nothing was kept")
+    return digest.hexdigest()

@@ -39,7 +39,7 @@ from dcgan_runtime.engine import providers as eps
 from dcgan_runtime.engine import tune as tuning
 from dcgan_runtime.engine.lanes import Lanes
 from dcgan_runtime.engine.providers import CPU, Provider
-from dcgan_runtime.errors import ClosedError, ProviderError
+from dcgan_runtime.errors import ClosedError, ModelError, ProviderError
 from dcgan_runtime.images import to_pil, to_uint8
 from dcgan_runtime.limits import MAX_BATCH
 from dcgan_runtime.metadata import Metadata
@@ -143,7 +143,12 @@ class Generator:
         if tune is not None and not isinstance(tune, bool):
             raise ValueError(f"tune must be True, False or None, got {tune!r}")
         options = own or session.options(session_options, threads)
-        first, meta = session.open_checked(path, options, requested, strict, provider_options, precision)
+        try:
+            first, meta = session.open_checked(path, options, requested, strict, provider_options, precision)
+        except ModelError as e:
+            if isinstance(given, str) and fetch.forget(given):  # not kept for the next run to fail on again
+                raise ModelError(f"{e}; the downloaded copy was removed from the cache") from None
+            raise
         args = {
             "path": given if fetch.is_remote(given) else str(path),
             "allow_http": allow_http,

@@ -77,7 +77,8 @@ def parse_request(body: bytes, header_length: str | None, latent_dim: int, max_i
                   output_name: str = "image") -> Request:  # fmt: skip
     """An inference request's body (and its Inference-Header-Content-Length), checked whole."""
     if header_length is not None:
-        if not (header_length.isascii() and header_length.isdigit()) or int(header_length) > len(body):
+        digits = header_length.isascii() and header_length.isdigit() and len(header_length) <= 12
+        if not digits or int(header_length) > len(body):
             raise OIPError(f"{HEADER} is {header_length[:20]!r}, but the body is {len(body)} bytes")
         head, binary = body[: int(header_length)], memoryview(body)[int(header_length) :]
     else:
@@ -163,7 +164,10 @@ def _tensor(
         return np.asarray(flat, np.int64).reshape(shape), 0
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
         raise OIPError(f"input {name!r} must hold numbers")
-    return np.asarray(flat, np.float64).reshape(shape), 0
+    try:
+        return np.asarray(flat, np.float64).reshape(shape), 0
+    except OverflowError:  # an integer of hundreds of digits is JSON too
+        raise OIPError(f"input {name!r} holds a number too large for a float: latents are finite FP32") from None
 
 
 def _flatten(data: list[Any], limit: int) -> list[Any]:
