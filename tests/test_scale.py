@@ -55,7 +55,12 @@ def run_locally(args: list[str], outdir: Path) -> None:
 
 
 def files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """The run's files (not the .lock-share-I-of-N and .manifest.lock that runs hold while they write)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.endswith(".lock") and not p.name.startswith(".lock-")
+    }
 
 
 def test_seed_sets_are_lazy_and_slice_across_ranges():
@@ -128,7 +133,7 @@ def test_rerun_keeps_whole_shards_and_refuses_another_run(g, tmp_path, capsys):
         assert words in err and "--force" in err and err.count("\n") == 1
     args = ["generate", str(g.path), "--seeds", "0-29", "--outdir", str(out), "--format", "npy", "--force"]
     assert dcgan(args) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "shard-00000.npy"]  # the png run is gone
+    assert sorted(files(out)) == ["manifest.json", "shard-00000.npy"]  # the png run is gone
 
 
 def test_outdir_refusals_are_one_line(g, tmp_path, capsys):
@@ -311,3 +316,47 @@ def test_ray_rewrites_the_shard_of_a_worker_killed_mid_run(onnx_model, tmp_path)
     assert killed is not None, "no Ray worker was seen running"
     assert proc.returncode == 0 and "wrote 8,000 images in 40 tar shards" in stdout, stdout
     assert files(out) == files(tmp_path / "local")  # the lost shard rewritten, nothing half-written left
+
+
+@pytest.mark.parametrize("fmt", ["png", "tar", "npy", "parquet"])
+def test_a_damaged_shard_is_written_again_on_resume(g, onnx_model, tmp_path, fmt, caplog):
+    from dcgan_runtime.scale import Plan, SeedSet, write
+
+    plan = Plan(SeedSet.parse("0-29"), fmt, 10)
+    write(g, plan, tmp_path / "whole")
+    whole = files(tmp_path / "whole")
+    write(g, plan, tmp_path / "out")
+    first, second = (tmp_path / "out" / plan.name(k) for k in (0, 1))
+    if fmt == "png":
+        next(first.iterdir()).unlink()  # a folder missing an image
+        (second / "seed0011.png").write_bytes(b"not a png")
+    else:
+        first.write_bytes(first.read_bytes()[: first.stat().st_size // 2])  # truncated
+        second.write_bytes(b"garbage" * 100)
+    with caplog.at_level("WARNING", logger="dcgan_runtime"):
+        summary = write(g, plan, tmp_path / "out")
+    assert (summary.written, summary.kept) == (2, 1)
+    assert sum("writing it again" in r.getMessage() for r in caplog.records) == 2
+    assert files(tmp_path / "out") == whole
+
+
+def test_a_second_run_of_the_same_share_is_refused_and_says_who_holds_it(g, onnx_model, tmp_path, capsys):
+    from dcgan_runtime.scale import Plan, SeedSet
+    from dcgan_runtime.scale.shards import prepare
+
+    plan = Plan(SeedSet.parse("0-19"), "tar", 10, (1, 2))
+    with prepare(tmp_path, plan, plan.manifest(g.sha256, g.metadata), force=False):
+        args = generate_args(onnx_model, "0-19", "tar", 10)
+        r = subprocess.run(
+            [*DCGAN, *args, "--outdir", str(tmp_path), "--shard", "1/2"], capture_output=True, text=True, cwd=ROOT
+        )
+        assert r.returncode == 2 and r.stderr.count("\n") == 1
+        assert f"share 1/2 of {str(tmp_path)!r} is being written by process {os.getpid()}" in r.stderr
+        other = subprocess.run(
+            [*DCGAN, *args, "--outdir", str(tmp_path), "--shard", "2/2"], capture_output=True, text=True, cwd=ROOT
+        )
+        assert other.returncode == 0 and "1 tar shard" in other.stdout  # another share goes on beside it
+    r = subprocess.run(
+        [*DCGAN, *args, "--outdir", str(tmp_path), "--shard", "1/2"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 0 and "1 tar shard" in r.stdout  # released: the share is free again

@@ -38,6 +38,7 @@ class Format:
     name: str
     layout: str  # how a shard is laid out, as the manifest states it
     write_file: Writer | None  # a shard is one file written by this (None: a folder of seedSSSS.png)
+    check_file: Callable[[Path, list[int], tuple[int, ...]], str | None]  # a shard's own check: what is wrong, or None
     needs: Callable[[], object] | None = None  # raises ValueError saying what to install when its extra is missing
 
     def shard_name(self, shard: int) -> str:
@@ -46,6 +47,14 @@ class Format:
     def check_installed(self) -> None:
         if self.needs is not None:
             self.needs()
+
+    def check(self, target: Path, seeds: list[int], image_shape: tuple[int, ...]) -> str | None:
+        """Whether the shard at `target` is whole: what is wrong with it (truncated, garbage, other seeds), or None.
+        Cheap: headers, names and sizes, never a decode of every image."""
+        try:
+            return self.check_file(target, seeds, image_shape)
+        except Exception as e:  # tarfile, numpy and pyarrow each raise their own types for a damaged file
+            return f"unreadable ({type(e).__name__}: {str(e).strip()[:80]})"
 
     def write(self, g: Any, seeds: list[int], target: Path, batch_size: int) -> None:
         """The shard for `seeds` at `target`, atomically: complete under its name, or not there."""
@@ -134,12 +143,53 @@ def _write_folder(g: Any, seeds: list[int], target: Path, batch_size: int) -> No
         shutil.rmtree(staging, ignore_errors=True)
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_folder(target: Path, seeds: list[int], image_shape: tuple[int, ...]) -> str | None:
+    names = sorted(os.listdir(target))
+    if names != sorted(seed_name(s) for s in seeds):
+        return f"holds {len(names)} files, not the {len(seeds)} seedSSSS.png of its seeds"
+    for name in names:
+        with open(target / name, "rb") as f:
+            if f.read(8) != PNG_SIGNATURE:
+                return f"{name} is not a PNG"
+    return None
+
+
+def _check_tar(target: Path, seeds: list[int], image_shape: tuple[int, ...]) -> str | None:
+    with tarfile.open(target) as tar:
+        members = tar.getmembers()
+    if [m.name for m in members] != [seed_name(s) for s in seeds] or any(m.size < 8 for m in members):
+        return f"holds {len(members)} members, not the {len(seeds)} seedSSSS.png of its seeds"
+    return None
+
+
+def _check_npy(target: Path, seeds: list[int], image_shape: tuple[int, ...]) -> str | None:
+    images = np.load(target, mmap_mode="r", allow_pickle=False)  # a short file cannot be mapped: ValueError
+    if images.shape != (len(seeds), *image_shape) or images.dtype != np.uint8:
+        return f"holds {images.dtype} {images.shape}, not uint8 {(len(seeds), *image_shape)}"
+    return None
+
+
+def _check_parquet(target: Path, seeds: list[int], image_shape: tuple[int, ...]) -> str | None:
+    _, pq = parquet_modules()
+    meta = pq.read_metadata(target)
+    if meta.num_rows != len(seeds) or meta.schema.names != ["seed", "png"]:
+        return f"holds {meta.num_rows} rows of {meta.schema.names}, not {len(seeds)} of ['seed', 'png']"
+    return None
+
+
 # Every format `dcgan generate --format` takes: one entry each.
 FORMATS: dict[str, Format] = {
-    "png": Format("png", "NNNNN/seedSSSS.png, one folder per shard", None),
-    "tar": Format("tar", "shard-NNNNN.tar of seedSSSS.png (WebDataset)", _write_tar),
-    "npy": Format("npy", "shard-NNNNN.npy, uint8 (n, H, W, C) in seed order", _write_npy),
+    "png": Format("png", "NNNNN/seedSSSS.png, one folder per shard", None, _check_folder),
+    "tar": Format("tar", "shard-NNNNN.tar of seedSSSS.png (WebDataset)", _write_tar, _check_tar),
+    "npy": Format("npy", "shard-NNNNN.npy, uint8 (n, H, W, C) in seed order", _write_npy, _check_npy),
     "parquet": Format(
-        "parquet", "shard-NNNNN.parquet, columns seed (int64) and png (binary)", _write_parquet, parquet_modules
+        "parquet",
+        "shard-NNNNN.parquet, columns seed (int64) and png (binary)",
+        _write_parquet,
+        _check_parquet,
+        parquet_modules,
     ),
 }

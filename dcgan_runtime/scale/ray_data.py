@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from dcgan_runtime.engine.providers import on_gpu
+from dcgan_runtime.files import read_json
 from dcgan_runtime.scale import ray_cluster
 from dcgan_runtime.scale.seeds import SeedSet
-from dcgan_runtime.scale.shards import Plan, Summary, remove_leftovers, write_shard
+from dcgan_runtime.scale.shards import MANIFEST, Plan, Summary, in_place, remove_leftovers, write_shard
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -79,7 +80,7 @@ class ShardWriter:
     def __call__(self, batch: dict[str, np.ndarray], batch_size: int = 64) -> dict[str, np.ndarray]:
         images = [  # a shard in place was written by this run's actor that died before it could report it
             len(self.plan.seeds_of(int(k)))
-            if (self.outdir / self.plan.name(int(k))).exists()
+            if in_place(self.outdir, self.plan, int(k), self.g.metadata.image_shape)
             else write_shard(self.g, self.plan, self.outdir, int(k), batch_size)
             for k in batch["shard"]
         ]
@@ -111,7 +112,8 @@ def write(
     outdir = Path(outdir)
     start = time.perf_counter()
     mine = list(plan.mine())
-    todo = [k for k in mine if not (outdir / plan.name(k)).exists()]
+    shape = tuple(read_json(outdir / MANIFEST)["image_shape"])  # prepare wrote it for this run
+    todo = [k for k in mine if not in_place(outdir, plan, k, shape)]
     if not todo:
         return Summary(0, len(mine), 0, time.perf_counter() - start)
     total = sum(len(plan.seeds_of(k)) for k in todo)

@@ -19,21 +19,25 @@ only shard k with k % n == i - 1, so n invocations (`--shard I/N`) into one DIR 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dcgan_runtime import __version__
-from dcgan_runtime.files import atomic_write, read_json
+from dcgan_runtime.files import atomic_write, read_json, umask
 from dcgan_runtime.scale.formats import FORMATS
 from dcgan_runtime.scale.seeds import SeedSet
 
+log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 KIND = "dcgan-images"
 MAX_SHARD = 100_000  # seeds per shard (a 64x64 RGB shard of 100,000 is 1.2 GB of pixels for npy)
@@ -42,6 +46,7 @@ DEFAULT_SHARD = 1000
 Progress = Callable[[int, int], None]  # (images done, images this invocation writes)
 SHARD_NAME = re.compile(r"(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?")
 TEMP_NAME = re.compile(r"\.(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?\..*\.tmp|\.(\d{5,})\.tmp-.*")
+LOCK_NAME = re.compile(r"\.lock-share-\d+-of-\d+|\.manifest\.lock")  # this run's locks (see claim_share)
 MANIFEST_TEMP = re.compile(r"\.manifest\.json\..*\.tmp")  # a crash while the manifest was written
 
 
@@ -127,15 +132,26 @@ class Summary:
         )
 
 
-def prepare(outdir: Path, plan: Plan, manifest: dict[str, Any], force: bool) -> None:
+def prepare(outdir: Path, plan: Plan, manifest: dict[str, Any], force: bool) -> ShareClaim:
     """Make `outdir` this run's folder: new, or the same run (resumed), or (with `force`) another run's,
-    cleared. Anything else is refused (ValueError) before an image is made."""
+    cleared. Anything else is refused (ValueError) before an image is made. Returns this invocation's claim on
+    its share, held until it is closed (`with prepare(...):`): a second run of the same share is refused while
+    it is held, and runs of other shares (`--shard I/N`) go on beside it."""
     if outdir.exists() and not outdir.is_dir():
         raise ValueError(f"--outdir {str(outdir)!r} is a file")
-    held = sorted(p.name for p in outdir.iterdir()) if outdir.is_dir() else []
+    outdir.mkdir(parents=True, exist_ok=True)
+    with _flock(outdir / ".manifest.lock", wait=True):  # whoever comes first writes the manifest; the rest check it
+        _settle_manifest(outdir, manifest, force)
+    claim = ShareClaim(outdir, plan)
+    remove_leftovers(outdir, plan)  # safe: no other writer of this share can be running now
+    return claim
+
+
+def _settle_manifest(outdir: Path, manifest: dict[str, Any], force: bool) -> None:
+    held = sorted(p.name for p in outdir.iterdir())
     path = outdir / MANIFEST
-    if held and MANIFEST not in held:
-        ours = (SHARD_NAME, TEMP_NAME, MANIFEST_TEMP)
+    if MANIFEST not in held:
+        ours = (SHARD_NAME, TEMP_NAME, MANIFEST_TEMP, LOCK_NAME)
         foreign = [n for n in held if not any(pattern.fullmatch(n) for pattern in ours)]
         if foreign or any(SHARD_NAME.fullmatch(n) for n in held):
             shown = foreign or held
@@ -143,23 +159,68 @@ def prepare(outdir: Path, plan: Plan, manifest: dict[str, Any], force: bool) -> 
                 f"--outdir {str(outdir)!r} holds files that are not a dcgan generate run "
                 f"({', '.join(shown[:3])}{', ...' if len(shown) > 3 else ''}): pick an empty folder"
             )
-    if MANIFEST in held:
+    else:
         try:
             old = read_json(path)
         except (OSError, ValueError):
             old = None
-        if old != manifest:
-            what = _difference(old, manifest)
-            if not force:
-                raise ValueError(
-                    f"--outdir {str(outdir)!r} holds another run ({what}): pass --force to replace it, or pick another"
-                )
-            for name in held:
-                if name == MANIFEST or SHARD_NAME.fullmatch(name) or TEMP_NAME.fullmatch(name):
-                    target = outdir / name
-                    shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
-    remove_leftovers(outdir, plan)
+        if old == manifest:
+            return
+        what = _difference(old, manifest)
+        if not force:
+            raise ValueError(
+                f"--outdir {str(outdir)!r} holds another run ({what}): pass --force to replace it, or pick another"
+            )
+        for name in held:
+            if name == MANIFEST or SHARD_NAME.fullmatch(name) or TEMP_NAME.fullmatch(name):
+                target = outdir / name
+                shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+    for name in held:  # a manifest write cut short: every writer holds the manifest lock, so none is running
+        if MANIFEST_TEMP.fullmatch(name):
+            (outdir / name).unlink(missing_ok=True)
     atomic_write(path, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+
+
+@contextlib.contextmanager
+def _flock(path: Path, wait: bool) -> Iterator[int]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        yield fd
+    finally:
+        os.close(fd)
+
+
+class ShareClaim:
+    """This process's hold on one share of a folder (a flock on .lock-share-I-of-N, released when closed or when
+    the process ends, however it ends). Another process asking for the same share is told who holds it."""
+
+    def __init__(self, outdir: Path, plan: Plan) -> None:
+        i, n = plan.share
+        self.path = outdir / f".lock-share-{i}-of-{n}"
+        self.fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self.fd, 32).decode(errors="replace").strip() or "another process"
+            self.close()
+            raise ValueError(
+                f"share {i}/{n} of {str(outdir)!r} is being written by process {holder}: wait for it to finish "
+                "(or stop it), then run again to resume"
+            ) from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, str(os.getpid()).encode())
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> ShareClaim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def remove_leftovers(outdir: Path, plan: Plan) -> int:
@@ -168,9 +229,7 @@ def remove_leftovers(outdir: Path, plan: Plan) -> int:
     removed = 0
     for entry in os.scandir(outdir) if outdir.is_dir() else ():
         m = TEMP_NAME.fullmatch(entry.name)
-        if (m and int(m.group(1) or m.group(2)) % plan.share[1] == plan.share[0] - 1) or MANIFEST_TEMP.fullmatch(
-            entry.name
-        ):
+        if m and int(m.group(1) or m.group(2)) % plan.share[1] == plan.share[0] - 1:
             target = outdir / entry.name
             shutil.rmtree(target, ignore_errors=True) if entry.is_dir(follow_symlinks=False) else target.unlink(
                 missing_ok=True
@@ -203,8 +262,8 @@ def write(
     Summary(written=100, kept=0, images=100000, seconds=...)
     """
     outdir = Path(outdir)
-    prepare(outdir, plan, plan.manifest(g.sha256, g.metadata), force)
-    return write_shards(g, plan, outdir, plan.mine(), batch_size=batch_size, progress=progress)
+    with prepare(outdir, plan, plan.manifest(g.sha256, g.metadata), force):
+        return write_shards(g, plan, outdir, plan.mine(), batch_size=batch_size, progress=progress)
 
 
 def write_shards(
@@ -221,7 +280,7 @@ def write_shards(
     start = time.perf_counter()
     total, done, written, kept, images = plan.images_of(shards), 0, 0, 0, 0
     for k in shards:
-        if (outdir / plan.name(k)).exists():
+        if in_place(outdir, plan, k, g.metadata.image_shape):
             kept += 1
             done += len(plan.seeds_of(k)) if progress is not None else 0
             continue
@@ -230,6 +289,20 @@ def write_shards(
         if progress is not None:
             progress(done, total)
     return Summary(written, kept, images, time.perf_counter() - start)
+
+
+def in_place(outdir: Path, plan: Plan, shard: int, image_shape: tuple[int, ...]) -> bool:
+    """Whether shard `shard` is in `outdir`, whole (its format's own check); a damaged one is removed, with a
+    logged line, so that it is written again."""
+    target = outdir / plan.name(shard)
+    if not target.exists():
+        return False
+    problem = FORMATS[plan.format].check(target, plan.seeds_of(shard), image_shape)
+    if problem is None:
+        return True
+    log.warning("%s %s: writing it again", target, problem)
+    shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+    return False
 
 
 def write_shard(g: Any, plan: Plan, outdir: Path, shard: int, batch_size: int = 64) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,13 +70,13 @@ def run(a: argparse.Namespace, load: Load) -> None:
             check_canvas(*grid_shape(len(seeds), g.metadata.image_size, cols), out)
         except ValueError as e:
             raise UsageError(f"--out {a.out!r}: {e}") from None
-    if plan is not None:
-        shards.prepare(Path(a.outdir), plan, plan.manifest(g.sha256, g.metadata), a.force)
-    if grid is not None:
-        save_grid(g.generate(seeds=seeds, batch_size=a.batch_size), out, nrow=cols, force=a.force)
-        print(f"wrote {out} ({len(seeds)} images, {cols} per row)")
-    if plan is not None:
-        _write_shards(a, g, plan)
+    claim = shards.prepare(Path(a.outdir), plan, plan.manifest(g.sha256, g.metadata), a.force) if plan else None
+    with claim or contextlib.nullcontext():  # this share of --outdir is this process's until it ends
+        if grid is not None:
+            save_grid(g.generate(seeds=seeds, batch_size=a.batch_size), out, nrow=cols, force=a.force)
+            print(f"wrote {out} ({len(seeds)} images, {cols} per row)")
+        if plan is not None:
+            _write_shards(a, g, plan)
 
 
 def _plan(a: argparse.Namespace) -> shards.Plan:
