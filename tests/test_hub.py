@@ -497,3 +497,28 @@ def test_download_progress_on_a_terminal(capsys):
     _progress(14_000_000, 14_000_000)
     err = capsys.readouterr().err
     assert "\rdownloading  50% 7.0 of 14.0 MB" in err and err.endswith("100% 14.0 of 14.0 MB\n")
+
+
+class Refusing(BaseHTTPRequestHandler):
+    """A Hub that answers 401 (no or a bad token) to everything."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def answer(self) -> None:
+        self.send_response(401)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = do_HEAD = answer
+
+
+def test_push_without_network_or_token_is_one_line(exported, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HOME": str(tmp_path / "hf")}
+    closed = run_dcgan(["push", str(exported), "acme/faces"], {**env, "HF_ENDPOINT": "http://127.0.0.1:9"})
+    assert closed.returncode == 1 and closed.stderr.count("\n") == 1, closed.stderr
+    assert "cannot push to acme/faces on the Hub" in closed.stderr and "check the network" in closed.stderr
+    with serving(Refusing) as (url, _):
+        refused = run_dcgan(["push", str(exported), "acme/faces"], {**env, "HF_ENDPOINT": url})
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "hf auth login, or set HF_TOKEN" in refused.stderr

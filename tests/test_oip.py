@@ -329,3 +329,26 @@ def test_the_documented_client_script_gets_what_dcgan_generate_draws(server, onn
     assert r.returncode == 0, r.stderr
     assert dcgan(["generate", str(onnx_model), "--seeds", "0-69", "--out", str(tmp_path / "local.png")]) == 0
     assert out.read_bytes() == (tmp_path / "local.png").read_bytes()  # 70 seeds: two requests, one grid
+
+
+def test_triton_force_replaces_only_what_it_wrote_and_never_follows_a_link(exported, tmp_path, capsys):
+    from dcgan_runtime.cli import main as dcgan
+
+    repo = tmp_path / "models"
+    args = ["triton", str(exported), "--out", str(repo), "--device", "cpu", "--max-batch-size", "8"]
+    assert dcgan(args) == 0
+    (repo / "dcgan" / "2").mkdir()
+    (repo / "dcgan" / "2" / "model.onnx").write_bytes(b"version two")
+    (repo / "dcgan" / "labels.txt").write_text("a\nb\n")
+    (repo / "dcgan" / "config.pbtxt").write_text("stale")
+    assert dcgan([*args, "--force"]) == 0
+    assert (repo / "dcgan" / "2" / "model.onnx").read_bytes() == b"version two"  # another version stays
+    assert (repo / "dcgan" / "labels.txt").read_text() == "a\nb\n"
+    assert parse_config(repo / "dcgan" / "config.pbtxt").max_batch_size == 8
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (repo / "linked").symlink_to(elsewhere)
+    capsys.readouterr()
+    assert dcgan(["triton", str(exported), "--out", str(repo), "--model-name", "linked", "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "is a symlink" in err and err.count("\n") == 1 and list(elsewhere.iterdir()) == []

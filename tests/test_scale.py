@@ -360,3 +360,20 @@ def test_a_second_run_of_the_same_share_is_refused_and_says_who_holds_it(g, onnx
         [*DCGAN, *args, "--outdir", str(tmp_path), "--shard", "1/2"], capture_output=True, text=True, cwd=ROOT
     )
     assert r.returncode == 0 and "1 tar shard" in r.stdout  # released: the share is free again
+
+
+def test_a_full_disk_mid_shard_says_so_in_one_line(g, tmp_path, monkeypatch, capsys):
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    def full(*args, **kwargs):
+        raise OSError("12288 requested and 4096 written")  # what numpy says when the disk fills
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(np, "save", full)
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**9, 10**9, 0))
+    out = tmp_path / "out"
+    assert dcgan(["generate", str(g.path), "--seeds", "0-9", "--outdir", str(out), "--format", "npy"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the disk is full" in err and "rerun to resume" in err and "requested" not in err
+    assert sorted(files(out)) == ["manifest.json"]  # no half-written shard

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from dcgan_runtime import __version__, files
-from dcgan_runtime.engine.fetch import check_repo_id, check_revision, hub_module
-from dcgan_runtime.errors import first_line
+from dcgan_runtime.engine.fetch import check_repo_id, check_revision, hub_module, quiet_hub
+from dcgan_runtime.errors import ModelError, first_line
 from dcgan_runtime.metadata import FILENAMES
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,16 @@ def check_export(folder: Path) -> dict[str, Any]:
     return data
 
 
+def _why(hf: Any, e: Exception) -> str:
+    """A failed push in words, with what to do where it is known."""
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    if isinstance(e, hf.errors.LocalTokenNotFoundError) or status == 401:
+        return "no Hub token, or it is not valid: log in with hf auth login, or set HF_TOKEN"
+    if status == 403:
+        return "this token may not write there: use a token with write access to that namespace"
+    return f"{first_line(e)} (check the network, or HF_ENDPOINT)"
+
+
 def push(
     folder: str | os.PathLike[str],
     repo_id: str,
@@ -69,18 +79,23 @@ def push(
     if revision is not None:
         check_revision(revision)
     check_export(folder)
-    api = hub_module().HfApi(token=token, library_name="dcgan", library_version=__version__)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    if revision is not None:
-        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=str(folder),
-        repo_type="model",
-        revision=revision,
-        commit_message=f"dcgan push {folder.name}",
-        ignore_patterns=[".*"],
-    )
+    hf = hub_module()
+    try:
+        with quiet_hub():
+            api = hf.HfApi(token=token, library_name="dcgan", library_version=__version__)
+            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+            if revision is not None:
+                api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+            commit = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=str(folder),
+                repo_type="model",
+                revision=revision,
+                commit_message=f"dcgan push {folder.name}",
+                ignore_patterns=[".*"],
+            )
+    except Exception as e:  # huggingface_hub's own types: no token, refused, no network, its HTTP client's errors
+        raise ModelError(f"cannot push to {repo_id} on the Hub: {_why(hf, e)}") from None
     url = str(getattr(commit, "commit_url", commit))
     log.info("pushed %s to %s: %s", folder, repo_id, url)
     return url

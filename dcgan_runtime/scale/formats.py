@@ -8,6 +8,7 @@ is written). Every writer is deterministic: equal seeds give equal bytes.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import shutil
@@ -58,11 +59,16 @@ class Format:
 
     def write(self, g: Any, seeds: list[int], target: Path, batch_size: int) -> None:
         """The shard for `seeds` at `target`, atomically: complete under its name, or not there."""
-        if self.write_file is not None:
-            writer = self.write_file
-            atomic_write(target, lambda f: writer(f, g, seeds, batch_size))
-        else:
-            _write_folder(g, seeds, target, batch_size)
+        try:
+            if self.write_file is not None:
+                writer = self.write_file
+                atomic_write(target, lambda f: writer(f, g, seeds, batch_size))
+            else:
+                _write_folder(g, seeds, target, batch_size)
+        except OSError as e:  # numpy says "N requested and M written" for a full disk; say what it means
+            full = e.errno == errno.ENOSPC or shutil.disk_usage(target.parent).free < (1 << 20)
+            why = "the disk is full" if full else str(e).strip().splitlines()[0][:200] if str(e).strip() else repr(e)
+            raise OSError(f"cannot write {target}: {why}; the shards before it are whole, rerun to resume") from None
 
 
 def _chunks(g: Any, seeds: list[int], batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:

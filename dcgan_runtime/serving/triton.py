@@ -89,6 +89,14 @@ def config_text(
     return "\n".join(lines) + "\n"
 
 
+def _write_model(folder: Path, g: Any, config: str) -> None:
+    """config.pbtxt, 1/model.onnx and metadata.json in `folder`, each replaced atomically; nothing else touched."""
+    (folder / "1").mkdir(exist_ok=True)
+    atomic_write(folder / "1" / "model.onnx", lambda out: out.write(g.path.read_bytes()))
+    atomic_write(folder / "metadata.json", (g.metadata.to_json() + "\n").encode())
+    atomic_write(folder / "config.pbtxt", config.encode())  # last: Triton polls for it
+
+
 def write_repository(
     g: Any,
     out: str | Path,
@@ -112,6 +120,9 @@ def write_repository(
     if repo.exists() and not repo.is_dir():
         raise ValueError(f"--out {str(repo)!r} is a file, not a model repository folder")
     target = repo / name
+    for folder in (target, target / "1"):
+        if folder.is_symlink():
+            raise ValueError(f"{str(folder)!r} is a symlink: write the model repository where it points instead")
     if target.exists() and not force:
         raise ValueError(f"{str(target)!r} exists: pass --force to replace that model, or pick another --model-name")
     if target.exists() and not (target / "config.pbtxt").is_file():
@@ -125,14 +136,14 @@ def write_repository(
     threads = max(1, (g.plan.bands[0][1].workers * g.plan.bands[0][1].threads) if g.plan else 1)
     text = config_text(g, name, kind, max_batch_size, instances, threads, preferred, delay, source)
     repo.mkdir(parents=True, exist_ok=True)
-    staging = staging_dir(target)
-    try:
-        (staging / "1").mkdir()
-        atomic_write(staging / "config.pbtxt", text.encode())
-        shutil.copyfile(g.path, staging / "1" / "model.onnx")
-        atomic_write(staging / "metadata.json", (g.metadata.to_json() + "\n").encode())
-        install_dir(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if target.exists():  # --force: replace the three files this command writes; other versions and files stay
+        _write_model(target, g, text)
+    else:
+        staging = staging_dir(target)
+        try:
+            _write_model(staging, g, text)
+            install_dir(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     log.info("triton: %s, preferred batch sizes %s, queue delay %d us (%s)", target, preferred, delay, source)
     return target
