@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dcgan_runtime.cli.args import Parser
 from export import card, parity
 from export.formats import FORMATS
 from export.onnx_export import MIN_OPSET
@@ -38,7 +39,7 @@ examples:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = Parser(  # one line per error, naming the flag: never argparse's usage block
         prog="python -m export",
         description=__doc__,
         epilog=EXAMPLES,

@@ -18,12 +18,13 @@ import sys
 import warnings
 from pathlib import Path
 
+from dcgan_runtime.cli.args import Parser, int_in
 from dcgan_runtime.errors import UsageError
 from train import distributed, recipes
 from train.checkpoint import (
     CheckpointError,
 )
-from train.config import ON_COLLAPSE, RECIPES, TrainConfig
+from train.config import LIMITS, ON_COLLAPSE, RECIPES, TrainConfig
 from train.fitting import fit
 from train.preflight import flag
 from train.step import DeviceError
@@ -42,7 +43,7 @@ EXAMPLES = """examples:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     d = TrainConfig()
-    p = argparse.ArgumentParser(
+    p = Parser(  # one line per error, naming the flag: never argparse's usage block
         prog="python -m train",
         description=__doc__,
         epilog=EXAMPLES,
@@ -67,8 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help=f"images per step; under torchrun the global batch, split over the processes (default {d.batch_size})",
     )
-    a("--epochs", type=int, help=f"passes over the data (default {d.epochs})")
-    a("--max-steps", type=int, help="stop after this many steps (overrides --epochs)")
+    a("--epochs", type=int_in(1, LIMITS["epochs"]), help=f"passes over the data (default {d.epochs})")
+    a("--max-steps", type=int_in(1, LIMITS["max_steps"]), help="stop after this many steps (overrides --epochs)")
     a("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
     a("--beta1", type=float, help=f"Adam beta1 (default {d.beta1})")
     a("--seed", type=int, help=f"default {d.seed}")

@@ -67,6 +67,8 @@ def resolve(
                 f"{MIRROR_LIMIT:g}: they face one way), so flipped ones would be new kinds of image; --hflip "
                 "forces them"
             )
+    if "augment" in explicit and not cfg.augment and "augment_target" not in explicit:
+        options["augment_target"] = 0.0  # --augment none: the recipe's adaptive target has nothing to adapt
     cfg = cfg.replace(recipe=name, **options)
     if cfg.augment_target and not cfg.augment:
         raise ValueError(
