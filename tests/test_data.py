@@ -141,3 +141,27 @@ def test_unreadable_files_are_skipped(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="Permission denied"):
         ds = load_dataset(str(tmp_path), 32, 3)
     assert (len(ds), ds.skipped) == (1, 1)
+
+
+def test_degenerate_pictures_are_named_before_training(tmp_path, capsys):
+    from train.cli import main
+
+    one_way = (np.random.RandomState(0).rand(64, 64, 3) * 255).astype(np.uint8)
+    one_way[:, :32] = 0  # the same picture, not its own mirror image, 80 times
+    for i in range(80):
+        Image.fromarray(np.full((1, 1, 3), 200, np.uint8)).save(tmp_path / f"dot{i}.png")  # 1x1 sources
+        Image.fromarray(one_way).save(tmp_path / f"same{i}.png")
+    args = ["--data", str(tmp_path), "--batch-size", "16", "--ngf", "8", "--ndf", "8", "--dry-run", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith(("warning:", "flips off"))]
+    assert warned[0].startswith("warning: 80 of 160 images were upscaled from sources at most 32 px a side")
+    assert warned[1].startswith("warning: 80 of 160 images are one flat colour")
+    assert warned[2].startswith("warning: 158 of 160 images repeat another one at 16x16 (2 distinct)")
+    assert len(warned) == 4 and ("x as far as" in warned[3] or "far further than" in warned[3])
+
+
+def test_the_toy_faces_raise_no_such_warning():
+    from train.data import load_dataset
+    from train.preflight import degenerate
+
+    assert degenerate(load_dataset("toyfaces", 64, 3, 2000, 0), 64) == []

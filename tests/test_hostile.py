@@ -196,10 +196,10 @@ def test_resume_on_changed_data_is_refused(tmp_path, capsys):
 
 
 def test_a_non_finite_loss_before_any_checkpoint_names_none(tmp_path, capsys, monkeypatch):
-    from train import cli
+    from train import fitting
 
     monkeypatch.setattr(
-        cli.GANStep,
+        fitting.GANStep,
         "__call__",
         lambda self, real, z, noise=0.0: dict.fromkeys(("loss_d", "loss_g", "d_x", "d_g_z"), np.nan),
     )

@@ -43,6 +43,7 @@ class Dataset:
     images: torch.Tensor  # uint8 (N, C, H, W)
     name: str  # "toyfaces", or the folder / file name
     skipped: int = 0  # files that could not be read
+    upscaled: int = 0  # images whose source's shorter side was at most half the training size
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -138,9 +139,12 @@ def _load_folder(root: Path, image_size: int, channels: int) -> Dataset:
             "is available): train at a smaller --image-size, or on a subset of the folder"
         )
     images = np.empty((len(files), channels, image_size, image_size), np.uint8)
+    small = np.zeros(len(files), bool)
 
     def read(i: int) -> str | None:
         try:
+            with Image.open(files[i]) as im:  # the header alone: the source's own size, before any resize
+                small[i] = 2 * min(im.size) <= image_size
             images[i] = load_image(files[i], image_size, channels)
             return None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # truncated, empty, not an image
@@ -162,7 +166,8 @@ def _load_folder(root: Path, image_size: int, channels: int) -> Dataset:
             if i != kept:
                 images[kept] = images[i]
             kept += 1
-    return Dataset(torch.from_numpy(images[:kept]), root.name, skipped=len(errors))
+    upscaled = int(sum(small[i] for i, r in enumerate(results) if r is None))
+    return Dataset(torch.from_numpy(images[:kept]), root.name, skipped=len(errors), upscaled=upscaled)
 
 
 def memory_available() -> int | None:

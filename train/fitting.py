@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import torch
 
 from dcgan_runtime.errors import UsageError, first_line
 from dcgan_runtime.files import atomic_write, remove_stale_temp_files
-from train import artifacts, conv_path, distributed, recipes
+from train import artifacts, conv_path, distributed, preflight, recipes
 from train.checkpoint import load_latest_good, restore_training
 from train.config import TrainConfig
 from train.data import load_dataset
@@ -126,6 +127,8 @@ def setup(config: TrainConfig, out: Path, resume: bool, dry_run: bool, explicit:
     data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.num_images, cfg.seed)
     if state is None:
         say = (lambda line: print(line, file=sys.stderr)) if world.is_main else (lambda line: None)
+        for line in preflight.degenerate(data, cfg.image_size) if world.is_main else ():
+            warnings.warn(line, stacklevel=2)
         measure = functools.partial(recipes.mirror_ratio, data.images)  # measured only where it decides
         mirror = functools.partial(distributed.on_main, measure, world)  # once, on rank 0
         cfg = recipes.resolve(cfg, len(data), explicit=set(explicit), mirror=mirror, log=say)

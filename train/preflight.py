@@ -77,3 +77,39 @@ def steps_plan(cfg: TrainConfig, n_images: int) -> tuple[int, int]:
     if per_epoch == 0:
         raise DataError(f"the data set has {n_images} images, fewer than --batch-size {cfg.batch_size}: lower it")
     return per_epoch, cfg.max_steps or cfg.epochs * per_epoch
+
+
+DUPLICATES = 0.1  # warn when at least this share of the images repeat another one (at 16x16, 32 grey levels)
+
+
+def degenerate(data: Dataset, image_size: int) -> list[str]:
+    """One line for each way the pictures themselves cannot teach a GAN much: sources far smaller than the
+    training size (upscaled: blurred), images of one flat colour, near-duplicates (16x16 grey at 32 levels:
+    none among 10,000 toy faces). Cheap: about 1 s for 10,000 images at 64 px.
+
+    >>> import torch
+    >>> same = Dataset(torch.full((100, 1, 32, 32), 7, dtype=torch.uint8), "grey")
+    >>> [line.split(":")[0] for line in degenerate(same, 32)]
+    ['100 of 100 images are one flat colour', '99 of 100 images repeat another one at 16x16 (1 distinct)']
+    """
+    x, n, lines = data.images, len(data.images), []
+    if data.upscaled:
+        lines.append(
+            f"{data.upscaled:,} of {n:,} images were upscaled from sources at most {image_size // 2} px a side: "
+            f"they are blurred at --image-size {image_size}, and the samples will be too"
+        )
+    flat = int((x.reshape(n, -1).amax(1) == x.reshape(n, -1).amin(1)).sum())
+    if flat:
+        lines.append(f"{flat:,} of {n:,} images are one flat colour: remove them, or the model learns to draw blanks")
+    keys = set()
+    for i in range(0, n, 4096):  # bounded memory for large sets
+        grey = x[i : i + 4096].float().mean(1, keepdim=True)
+        small = torch.nn.functional.adaptive_avg_pool2d(grey, 16).round().to(torch.uint8) >> 3
+        keys |= {bytes(row) for row in small.reshape(len(small), -1).numpy()}
+    repeats = n - len(keys)
+    if repeats >= max(1, DUPLICATES * n):
+        lines.append(
+            f"{repeats:,} of {n:,} images repeat another one at 16x16 ({len(keys):,} distinct): the model sees "
+            "fewer images than the count says, and may learn those few by heart"
+        )
+    return lines

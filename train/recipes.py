@@ -62,8 +62,9 @@ def resolve(
         ratio = mirror()
         if ratio is not None and ratio > MIRROR_LIMIT:
             options["hflip"] = False
+            moved = f"{ratio:.1f}x as far as" if ratio < 100 else "far further than"  # a repeated image: no noise
             log(
-                f"flips off: mirroring moves these images {ratio:.1f}x as far as sampling noise does (over "
+                f"flips off: mirroring moves these images {moved} sampling noise does (over "
                 f"{MIRROR_LIMIT:g}: they face one way), so flipped ones would be new kinds of image; --hflip "
                 "forces them"
             )
