@@ -26,6 +26,7 @@ def run(*args: str, hide: str = "") -> subprocess.CompletedProcess[str]:
         (["train", "--on-collapse="], "--on-collapse invalid choice: ''"),
         (["train", "--max-steps", "0"], "--max-steps must be in 1.."),
         (["train", "--epochs", "0"], "--epochs must be in 1.."),
+        (["train", "--threads", "0"], "--threads must be in 1.."),
         (["export", "run", "--outdir", "x", "--opset", "x"], "--opset invalid int value: 'x'"),
         (["dcgan_runtime", "generate", NO_MODEL, "--outdir", "o", "--workers", "x"], "--workers must be an integer"),
         (["dcgan_runtime", "generate", NO_MODEL, "--outdir", "o", "--shard", ""], "--shard must look like I/N"),

@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a("--lr-d", type=float, help="D's learning rate (default: --lr; two time scales when they differ)")
     a("--device", choices=("auto", "cpu", "cuda"), help="default auto (CUDA if usable)")
     a("--precision", choices=("auto", "bf16", "fp32"), help="default auto: bf16 where the CPU has it, AMP on CUDA")
-    a("--threads", type=int, help="CPU threads (default: torch's choice)")
+    a("--threads", type=int_in(1, LIMITS["threads"]), help="CPU threads (default: torch's choice)")
     a(
         "--conv",
         choices=("auto", "onednn-cl", "onednn", "native"),
