@@ -40,29 +40,30 @@ class Parser(argparse.ArgumentParser):
 
 def int_in(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: an integer in ASCII digits from `low` to `high`."""
-
-    def check(text: str) -> int:
-        try:
-            value = parse.to_int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer in {low}..{high}, got {text[:40]!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {value}")
-        return value
-
-    return check
+    return _in_range(parse.to_int, "an integer", low, high)
 
 
 def float_in(low: float, high: float) -> Callable[[str], float]:
     """An argparse type: a finite decimal number from `low` to `high` (no nan, inf or other scripts' digits)."""
+    return _in_range(parse.to_float, "a number", low, high)
 
-    def check(text: str) -> float:
+
+N = TypeVar("N", int, float)
+
+
+def _in_range(convert: Callable[[str], N], kind: str, low: N, high: N) -> Callable[[str], N]:
+    def shown(v: float) -> str:
+        return f"{v:g}" if convert is parse.to_float else str(v)
+
+    span = f"{shown(low)}..{shown(high)}"
+
+    def check(text: str) -> N:
         try:
-            value = parse.to_float(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number in {low:g}..{high:g}, got {text[:40]!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {kind} in {span}, got {text[:40]!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in {low:g}..{high:g}, got {value:g}")
+            raise argparse.ArgumentTypeError(f"must be in {span}, got {shown(value)}")
         return value
 
     return check
