@@ -29,6 +29,16 @@ class Decoder(Protocol):
 
     def decode(self, z: np.ndarray, output: Any = "uint8", batch_size: int = 64) -> Any: ...
 
+    def generate(
+        self,
+        n: int | None = None,
+        seed: int = 0,
+        *,
+        seeds: Sequence[int] | None = None,
+        batch_size: int = 64,
+        output: Any = "uint8",
+    ) -> Any: ...
+
     def arithmetic(
         self,
         plus: Sequence[np.ndarray],

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from dcgan_runtime.engine.protocol import Decoder
 from dcgan_runtime.files import atomic_write, fsync_dir, umask
 from dcgan_runtime.images import encode_image
 
@@ -57,7 +58,7 @@ class Format:
         except Exception as e:  # tarfile, numpy and pyarrow each raise their own types for a damaged file
             return f"unreadable ({type(e).__name__}: {str(e).strip()[:80]})"
 
-    def write(self, g: Any, seeds: list[int], target: Path, batch_size: int) -> None:
+    def write(self, g: Decoder, seeds: list[int], target: Path, batch_size: int) -> None:
         """The shard for `seeds` at `target`, atomically: complete under its name, or not there."""
         try:
             if self.write_file is not None:
@@ -71,13 +72,13 @@ class Format:
             raise OSError(f"cannot write {target}: {why}; the shards before it are whole, rerun to resume") from None
 
 
-def _chunks(g: Any, seeds: list[int], batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
+def _chunks(g: Decoder, seeds: list[int], batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
     for i in range(0, len(seeds), batch_size):
         chunk = seeds[i : i + batch_size]
         yield chunk, g.generate(seeds=chunk, batch_size=batch_size)
 
 
-def _encoded(g: Any, seeds: list[int], batch_size: int) -> Iterator[tuple[int, bytes]]:
+def _encoded(g: Decoder, seeds: list[int], batch_size: int) -> Iterator[tuple[int, bytes]]:
     """(seed, PNG bytes) in seed order. The next chunk decodes while this one is encoded, on a few
     threads (Pillow encodes without the GIL); order, and so every byte, is kept."""
     starts = range(0, len(seeds), batch_size)
@@ -95,7 +96,7 @@ def _encoded(g: Any, seeds: list[int], batch_size: int) -> Iterator[tuple[int, b
             yield from zip(seeds[i : i + batch_size], encoders.map(encode_image, images))
 
 
-def _write_tar(f: IO[bytes], g: Any, seeds: list[int], batch_size: int) -> None:
+def _write_tar(f: IO[bytes], g: Decoder, seeds: list[int], batch_size: int) -> None:
     with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for s, data in _encoded(g, seeds, batch_size):
             info = tarfile.TarInfo(seed_name(s))  # fixed headers: equal runs give equal bytes
@@ -105,14 +106,14 @@ def _write_tar(f: IO[bytes], g: Any, seeds: list[int], batch_size: int) -> None:
             tar.addfile(info, io.BytesIO(data))
 
 
-def _write_npy(f: IO[bytes], g: Any, seeds: list[int], batch_size: int) -> None:
+def _write_npy(f: IO[bytes], g: Decoder, seeds: list[int], batch_size: int) -> None:
     images = np.empty((len(seeds), *g.metadata.image_shape), np.uint8)
     for i, (chunk, batch) in enumerate(_chunks(g, seeds, batch_size)):
         images[i * batch_size : i * batch_size + len(chunk)] = batch
     np.save(f, images, allow_pickle=False)
 
 
-def _write_parquet(f: IO[bytes], g: Any, seeds: list[int], batch_size: int) -> None:
+def _write_parquet(f: IO[bytes], g: Decoder, seeds: list[int], batch_size: int) -> None:
     pa, pq = parquet_modules()
     pngs = [png for _, png in _encoded(g, seeds, batch_size)]
     table = pa.table({"seed": pa.array(seeds, pa.int64()), "png": pa.array(pngs, pa.binary())})
@@ -128,7 +129,7 @@ def parquet_modules() -> tuple[Any, Any]:
     return pa, pq
 
 
-def _write_folder(g: Any, seeds: list[int], target: Path, batch_size: int) -> None:
+def _write_folder(g: Decoder, seeds: list[int], target: Path, batch_size: int) -> None:
     """A folder of seedSSSS.png: its files written plainly, then synced, then the folder renamed into place."""
     outdir = target.parent
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=outdir))

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from dcgan_runtime import __version__
+from dcgan_runtime.engine.protocol import Decoder
 from dcgan_runtime.files import atomic_write, read_json, umask
 from dcgan_runtime.scale.formats import FORMATS
 from dcgan_runtime.scale.seeds import SeedSet
@@ -248,7 +249,7 @@ def _difference(old: Any, new: dict[str, Any]) -> str:
 
 
 def write(
-    g: Any,
+    g: Decoder,
     plan: Plan,
     outdir: str | os.PathLike[str],
     *,
@@ -267,7 +268,7 @@ def write(
 
 
 def write_shards(
-    g: Any,
+    g: Decoder,
     plan: Plan,
     outdir: Path,
     shards: range,
@@ -305,7 +306,7 @@ def in_place(outdir: Path, plan: Plan, shard: int, image_shape: tuple[int, ...])
     return False
 
 
-def write_shard(g: Any, plan: Plan, outdir: Path, shard: int, batch_size: int = 64) -> int:
+def write_shard(g: Decoder, plan: Plan, outdir: Path, shard: int, batch_size: int = 64) -> int:
     """Write one shard atomically (a temp name beside it, renamed when complete); returns its images."""
     seeds = plan.seeds_of(shard)
     FORMATS[plan.format].write(g, seeds, outdir / plan.name(shard), batch_size)
