@@ -91,6 +91,11 @@ def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
     MAX_PIXELS pixels (checked from the header, before decoding; JPEGs decode at a reduced scale
     first). 16-bit grey images are scaled to 8 bits, not clipped.
     """
+    return decode_image(path, image_size, channels)[0]
+
+
+def decode_image(path: Path, image_size: int, channels: int) -> tuple[np.ndarray, int]:
+    """`load_image`'s pixels, and the shorter side of the source it cropped (before any resize)."""
     if (what := not_a_file(path)) is not None:  # follows file symlinks; a FIFO would block forever
         raise OSError(what)
     with Image.open(path) as im:
@@ -121,7 +126,7 @@ def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
         im = im.crop((left, top, left + side, top + side))
         if side != image_size:
             im = im.resize((image_size, image_size), Image.Resampling.LANCZOS, reducing_gap=3.0)
-        return np.asarray(im).reshape(image_size, image_size, channels).transpose(2, 0, 1)
+        return np.asarray(im).reshape(image_size, image_size, channels).transpose(2, 0, 1), side
 
 
 def _load_folder(root: Path, image_size: int, channels: int) -> Dataset:
@@ -143,9 +148,8 @@ def _load_folder(root: Path, image_size: int, channels: int) -> Dataset:
 
     def read(i: int) -> str | None:
         try:
-            with Image.open(files[i]) as im:  # the header alone: the source's own size, before any resize
-                small[i] = 2 * min(im.size) <= image_size
-            images[i] = load_image(files[i], image_size, channels)
+            images[i], side = decode_image(files[i], image_size, channels)
+            small[i] = 2 * side <= image_size
             return None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # truncated, empty, not an image
             return f"{files[i]}: {type(e).__name__}: {e}"
