@@ -24,9 +24,8 @@ EXAMPLES = """examples:
 
 
 def arguments(c: argparse.ArgumentParser) -> None:
-    term = {"action": "append", "type": args.seeds, "default": []}
-    c.add_argument("--plus", **term, help="a + term's seeds, e.g. 1,2,3 (repeatable)")
-    c.add_argument("--minus", **term, help="a - term's seeds (repeatable)")
+    for flag, words in (("--plus", "a + term's seeds, e.g. 1,2,3"), ("--minus", "a - term's seeds")):
+        c.add_argument(flag, action="append", type=args.seeds, default=[], help=f"{words} (repeatable)")
     noise = "the neighbours' noise std (default 0.25)"
     c.add_argument("--noise", type=args.float_in(0, MAX_NOISE), default=0.25, help=noise)
     args.output(c)
