@@ -32,11 +32,15 @@ Content = bytes | Callable[[IO[bytes]], object]
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """The file's sha256, read a megabyte at a time."""
-    h = hashlib.sha256()
+    return hash_file(path, hashlib.sha256())
+
+
+def hash_file(path: str | os.PathLike[str], digest: Any) -> str:
+    """`digest` (a hashlib object, perhaps already fed a prefix) updated with the file, a megabyte at a time."""
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+            digest.update(chunk)
+    return str(digest.hexdigest())
 
 
 def cache_dir() -> Path:

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 from dcgan_runtime import parse
 from dcgan_runtime.errors import UsageError
 from dcgan_runtime.limits import MAX_THREADS
+from dcgan_runtime.metadata import PRECISIONS
 
 if TYPE_CHECKING:
     from dcgan_runtime.engine.generator import Generator
 
 T = TypeVar("T")
 MAX_SEEDS = 100_000  # seeds one command may name for an image or a grid (a 64x64 RGB image is 12 KB)
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class Parser(argparse.ArgumentParser):

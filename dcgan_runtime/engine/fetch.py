@@ -282,10 +282,10 @@ def _fetch_into_cache(hf: Any, storage: Path, repo_id: str, filename: str, revis
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(Path("..", "..", "blobs", etag))
         os.replace(tmp, pointer)
-    if revision is not None and revision != commit:
-        files.atomic_write(storage / "refs" / revision, commit.encode())
-    elif revision is None:
-        files.atomic_write(storage / "refs" / "main", commit.encode())
+    name = revision or "main"
+    ref = storage / "refs" / name
+    if name != commit and not (ref.is_file() and ref.read_bytes() == commit.encode()):
+        files.atomic_write(ref, commit.encode())  # only when it changed: a load need not write
     return pointer
 
 
@@ -341,11 +341,7 @@ def _content_hash(path: Path, etag: str) -> str:
     """The hash an ETag of that length names: sha256 of the bytes (LFS files), or git's blob sha1."""
     if len(etag) == 64:
         return files.sha256_file(path)
-    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return files.hash_file(path, hashlib.sha1(b"blob %d\0" % path.stat().st_size))
 
 
 def _check_inside(path: Path, folder: Path) -> None:

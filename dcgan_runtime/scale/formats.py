@@ -23,11 +23,12 @@ from typing import IO, Any
 import numpy as np
 
 from dcgan_runtime.engine.protocol import Decoder
+from dcgan_runtime.errors import first_line
 from dcgan_runtime.files import atomic_write, fsync_dir, umask
 from dcgan_runtime.images import encode_image
 
 ENCODERS = min(4, os.cpu_count() or 1)  # threads encoding PNGs while the model decodes
-Writer = Callable[[IO[bytes], Any, list[int], int], None]  # (file, generator, seeds, batch size)
+Writer = Callable[[IO[bytes], Decoder, list[int], int], None]  # (file, generator, seeds, batch size)
 
 
 def seed_name(seed: int) -> str:
@@ -68,7 +69,7 @@ class Format:
                 _write_folder(g, seeds, target, batch_size)
         except OSError as e:  # numpy says "N requested and M written" for a full disk; say what it means
             full = e.errno == errno.ENOSPC or shutil.disk_usage(target.parent).free < (1 << 20)
-            why = "the disk is full" if full else str(e).strip().splitlines()[0][:200] if str(e).strip() else repr(e)
+            why = "the disk is full" if full else first_line(e)
             raise OSError(f"cannot write {target}: {why}; the shards before it are whole, rerun to resume") from None
 
 

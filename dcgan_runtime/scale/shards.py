@@ -47,7 +47,7 @@ DEFAULT_SHARD = 1000
 Progress = Callable[[int, int], None]  # (images done, images this invocation writes)
 SHARD_NAME = re.compile(r"(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?")
 TEMP_NAME = re.compile(r"\.(?:shard-)?(\d{5,})(?:\.(?:tar|npy|parquet))?\..*\.tmp|\.(\d{5,})\.tmp-.*")
-LOCK_NAME = re.compile(r"\.lock-share-\d+-of-\d+|\.manifest\.lock")  # this run's locks (see claim_share)
+LOCK_NAME = re.compile(r"\.lock-share-\d+-of-\d+|\.manifest\.lock")  # the runs' locks (see ShareClaim)
 MANIFEST_TEMP = re.compile(r"\.manifest\.json\..*\.tmp")  # a crash while the manifest was written
 
 
@@ -141,7 +141,7 @@ def prepare(outdir: Path, plan: Plan, manifest: dict[str, Any], force: bool) -> 
     if outdir.exists() and not outdir.is_dir():
         raise ValueError(f"--outdir {str(outdir)!r} is a file")
     outdir.mkdir(parents=True, exist_ok=True)
-    with _flock(outdir / ".manifest.lock", wait=True):  # whoever comes first writes the manifest; the rest check it
+    with _flock(outdir / ".manifest.lock"):  # whoever comes first writes the manifest; the rest check it
         _settle_manifest(outdir, manifest, force)
     claim = ShareClaim(outdir, plan)
     remove_leftovers(outdir, plan)  # safe: no other writer of this share can be running now
@@ -174,8 +174,7 @@ def _settle_manifest(outdir: Path, manifest: dict[str, Any], force: bool) -> Non
             )
         for name in held:
             if name == MANIFEST or SHARD_NAME.fullmatch(name) or TEMP_NAME.fullmatch(name):
-                target = outdir / name
-                shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+                _remove(outdir / name)
     for name in held:  # a manifest write cut short: every writer holds the manifest lock, so none is running
         if MANIFEST_TEMP.fullmatch(name):
             (outdir / name).unlink(missing_ok=True)
@@ -183,10 +182,11 @@ def _settle_manifest(outdir: Path, manifest: dict[str, Any], force: bool) -> Non
 
 
 @contextlib.contextmanager
-def _flock(path: Path, wait: bool) -> Iterator[int]:
+def _flock(path: Path) -> Iterator[int]:
+    """An exclusive lock on `path` (created if absent) while the block runs, waited for."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield fd
     finally:
         os.close(fd)
@@ -302,8 +302,13 @@ def in_place(outdir: Path, plan: Plan, shard: int, image_shape: tuple[int, ...])
     if problem is None:
         return True
     log.warning("%s %s: writing it again", target, problem)
-    shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+    _remove(target)
     return False
+
+
+def _remove(target: Path) -> None:
+    """A shard (a folder of PNGs, or one file; a link is removed, never followed) or the manifest."""
+    shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
 
 
 def write_shard(g: Decoder, plan: Plan, outdir: Path, shard: int, batch_size: int = 64) -> int:

@@ -92,7 +92,8 @@ def config_text(
 def _write_model(folder: Path, g: Any, config: str) -> None:
     """config.pbtxt, 1/model.onnx and metadata.json in `folder`, each replaced atomically; nothing else touched."""
     (folder / "1").mkdir(exist_ok=True)
-    atomic_write(folder / "1" / "model.onnx", lambda out: out.write(g.path.read_bytes()))
+    with open(g.path, "rb") as model:  # streamed: a model may be a gigabyte
+        atomic_write(folder / "1" / "model.onnx", lambda out: shutil.copyfileobj(model, out))
     atomic_write(folder / "metadata.json", (g.metadata.to_json() + "\n").encode())
     atomic_write(folder / "config.pbtxt", config.encode())  # last: Triton polls for it
 
