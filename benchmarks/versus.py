@@ -8,7 +8,9 @@ before each block, so one backend's spinning threads do not slow the next); a ba
 the median of its blocks. Every figure is also a share of this machine's fp32 matrix-multiply rate,
 measured in the same run (the fastest call of torch.mm, numpy and a oneDNN 1x1 convolution), and the
 CPU and its flags head the report. dcgan_runtime is tuned on this machine first (not cached).
-OpenVINO runs in fp32 (on CPUs with native bf16 its default would be bf16) with the latency hint.
+OpenVINO runs twice with the latency hint: in fp32, and with its default precision (bf16 on CPUs with
+AMX or AVX512-BF16). Where the CPU has bf16 units, the bf16 matmul rate is measured too, and the
+runtime's bf16 file (`precision="bf16"`) and int8 file run beside the fp32 rows.
 """
 
 from __future__ import annotations
@@ -27,24 +29,26 @@ import torch
 
 from benchmarks.conftest import classic_model, cpu_flags, cpu_name
 from dcgan_runtime import Generator, parse
+from dcgan_runtime.engine.openvino_cpu import bf16_units
 from dcgan_runtime.engine.session import available_cpus
 from dcgan_runtime.engine.tune import round_robin
 from train.config import TrainConfig
 from train.model import generator_flops
 
 
-def fp32_rate(seconds: float = 1.0) -> dict[str, float]:
-    """GFLOP/s of a 2048^3 fp32 product by torch.mm and numpy, and of a oneDNN 1x1 convolution."""
+def fp32_rate(seconds: float = 1.0, dtype: torch.dtype = torch.float32) -> dict[str, float]:
+    """GFLOP/s of a 2048^3 product by torch.mm and numpy (fp32 only), and of a oneDNN 1x1 convolution."""
     n, c, hw = 2048, 512, 64
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    an, bn = a.numpy(), b.numpy()
-    x = torch.randn(1, c, hw, hw).contiguous(memory_format=torch.channels_last)
-    w = torch.randn(c, c, 1, 1)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    x = torch.randn(1, c, hw, hw, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(c, c, 1, 1, dtype=dtype)
     jobs = {
         "torch.mm": (lambda: torch.mm(a, b), 2 * n**3),
-        "numpy matmul": (lambda: np.matmul(an, bn), 2 * n**3),
         "oneDNN 1x1 conv": (lambda: torch.nn.functional.conv2d(x, w), 2 * c * c * hw * hw),
     }
+    if dtype == torch.float32:
+        an, bn = a.numpy(), b.numpy()
+        jobs["numpy matmul"] = (lambda: np.matmul(an, bn), 2 * n**3)
     rates = {}
     with torch.inference_mode():
         for name, (fn, flops) in jobs.items():
@@ -62,6 +66,8 @@ def backends(onnx: Path, eager: torch.nn.Module, threads: int) -> tuple[dict[str
     """name -> fn(z) for every backend that is installed here, and the tuned plan."""
     import onnxruntime as ort
 
+    from dcgan_runtime.engine.openvino_cpu import unavailable
+
     tuned = Generator.load(onnx, device="cpu", threads=threads, tune=False)
     tuned.tune(save=False)
     print(f"tuned plan: {tuned.plan.describe()}", file=sys.stderr)
@@ -76,13 +82,23 @@ def backends(onnx: Path, eager: torch.nn.Module, threads: int) -> tuple[dict[str
         ),
         "onnxruntime, plain session": lambda z: plain.run(None, {"z": z})[0],
     }
+    for precision in ("int8", "bf16"):
+        if precision == "bf16" and unavailable() is not None:
+            print(f"no dcgan_runtime bf16 row: {unavailable()}", file=sys.stderr)
+            continue
+        g = Generator.load(onnx.parent, device="cpu", threads=threads, precision=precision)
+        out[f"dcgan_runtime {precision}"] = functools.partial(_decode, g)
     try:
         import openvino as ov
 
         core = ov.Core()
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
-        request = core.compile_model(core.read_model(str(onnx)), "CPU", config).create_infer_request()
-        out["OpenVINO"] = lambda z: request.infer({0: z})[0]
+        for name, hint in (("OpenVINO fp32", {"INFERENCE_PRECISION_HINT": "f32"}), ("OpenVINO default", {})):
+            config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, **hint}
+            compiled = core.compile_model(core.read_model(str(onnx)), "CPU", config)
+            precision = str(compiled.get_property("INFERENCE_PRECISION_HINT")).split("'")[1]
+            out[f"{name} ({precision})" if name.endswith("default") else name] = functools.partial(
+                _infer, compiled.create_infer_request()
+            )
     except ImportError:
         print("OpenVINO is not installed (pip install 'dcgan[bench]'): no OpenVINO column", file=sys.stderr)
     compiled = torch.compile(eager, dynamic=False)
@@ -93,6 +109,14 @@ def backends(onnx: Path, eager: torch.nn.Module, threads: int) -> tuple[dict[str
 
     out["torch.compile"] = run_compiled
     return out, tuned.plan.describe()
+
+
+def _decode(g: Generator, z: np.ndarray) -> np.ndarray:
+    return g.decode(z.reshape(len(z), -1), output="float", batch_size=4096)
+
+
+def _infer(request: object, z: np.ndarray) -> np.ndarray:
+    return request.infer({0: z})[0]  # type: ignore[attr-defined]
 
 
 def measure(fns: dict[str, Callable], sizes: list[int], seconds: float, rounds: int = 5) -> dict[str, dict[int, float]]:
@@ -114,15 +138,18 @@ def measure(fns: dict[str, Callable], sizes: list[int], seconds: float, rounds: 
     return rates
 
 
-def markdown(rates: dict[str, dict[int, float]], peak: dict[str, float], threads: int, plan: str) -> str:
+def markdown(
+    rates: dict[str, dict[int, float]], peak: dict[str, float], threads: int, plan: str, bf16: dict[str, float]
+) -> str:
     gflop = generator_flops(TrainConfig()) / 1e9
     best_peak = max(peak.values())
     sizes = sorted({s for r in rates.values() for s in r})
+    walls = ", ".join(f"{k} {v:,.0f}" for k, v in peak.items())
     lines = [
         f"CPU: {cpu_name()} ({cpu_flags() or 'no AVX2/AVX-512 flags'}), {threads} threads for every backend; "
-        f"fp32 matmul rate measured in this run: {best_peak:,.0f} GFLOP/s ("
-        + ", ".join(f"{k} {v:,.0f}" for k, v in peak.items())
-        + f"); the generator is {gflop:.3f} GFLOP per image.",
+        f"fp32 matmul rate measured in this run: {best_peak:,.0f} GFLOP/s ({walls})"
+        + (f"; bf16: {max(bf16.values()):,.0f} GFLOP/s" if bf16 else "; no bf16 units (bf16 rate not measured)")
+        + f"; the generator is {gflop:.3f} GFLOP per image.",
         "",
         "images/s (share of the fp32 matmul rate), median of 5 round-robin blocks per cell:",
         "",
@@ -132,14 +159,31 @@ def markdown(rates: dict[str, dict[int, float]], peak: dict[str, float], threads
     for name, r in rates.items():
         cells = [f"{r[s]:,.0f} ({r[s] * gflop / best_peak:.0%})" for s in sizes]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    others = [n for n in rates if not n.startswith("dcgan_runtime")]
-    ratio = []
-    for s in sizes:
-        best = max(others, key=lambda n: rates[n][s])
-        ratio.append(f"{rates['dcgan_runtime, tuned'][s] / rates[best][s]:.2f}x ({best})")
-    lines.append("| tuned / best other | " + " | ".join(ratio) + " |")
+    lines += ratio_rows(rates, sizes)
     lines += ["", f"Tuned plan: {plan}."]
     return "\n".join(lines) + "\n"
+
+
+def ratio_rows(rates: dict[str, dict[int, float]], sizes: list[int]) -> list[str]:
+    """The runtime's fp32 against the best fp32 peer, and its best precision against OpenVINO's default."""
+    fp32_peers = [n for n in rates if not n.startswith(("dcgan_runtime", "OpenVINO default"))]
+    default = next((n for n in rates if n.startswith("OpenVINO default")), None)
+    ours = [n for n in rates if n.startswith("dcgan_runtime") and "built-in" not in n]
+    rows = []
+    for title, mine, theirs in (
+        ("fp32: tuned / best fp32 peer", ["dcgan_runtime, tuned"], fp32_peers),
+        ("best of the runtime's precisions / OpenVINO default", ours, [default] if default else []),
+    ):
+        if not theirs:
+            continue
+        cells = []
+        for s in sizes:
+            me, peer = max(mine, key=lambda n: rates[n][s]), max(theirs, key=lambda n: rates[n][s])
+            cells.append(
+                f"{rates[me][s] / rates[peer][s]:.2f}x ({me.removeprefix('dcgan_runtime')[1:].strip()} / {peer})"
+            )
+        rows.append(f"| {title} | " + " | ".join(cells) + " |")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,11 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = parse.parse_ints(a.sizes, 4096)
     torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        onnx, eager = classic_model(Path(tmp))
+        onnx, eager = classic_model(Path(tmp), ("--int8", "--bf16"))
         fns, plan = backends(onnx, eager, a.threads)
         peak = fp32_rate()
+        bf16 = fp32_rate(dtype=torch.bfloat16) if bf16_units() else {}
         rates = measure(fns, sizes, a.seconds)
-    text = markdown(rates, peak, a.threads, plan)
+    text = markdown(rates, peak, a.threads, plan, bf16)
     print(text)
     if a.json:
         Path(a.json).write_text(
@@ -166,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpu_flags": cpu_flags(),
                     "threads": a.threads,
                     "fp32_gflops": peak,
+                    "bf16_gflops": bf16,
                     "images_per_s": rates,
                     "plan": plan,
                 },

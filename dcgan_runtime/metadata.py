@@ -23,12 +23,13 @@ FORMAT = "dcgan-generator"
 FORMAT_VERSION = 1  # readers accept this version and older
 MAX_LATENT_DIM = 16_384  # no DCGAN needs more; a larger claim is refused before anything is allocated
 SEED_RULE = "numpy.random.RandomState(seed).standard_normal(latent_dim)"
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "bf16")
 MAX_JSON_CHARS = 1_000_000  # a real document is a few kB
 FILENAMES = {
     "fp32": "generator.onnx",
     "fp16": "generator.fp16.onnx",
     "int8": "generator.int8.onnx",
+    "bf16": "generator.bf16.onnx",
 }  # in an export folder
 
 
@@ -45,7 +46,9 @@ class Metadata:
     output_range: tuple[float, float] = (-1.0, 1.0)  # tanh
     input_name: str = "z"  # graph input
     output_name: str = "image"  # graph output
-    precision: str = "fp32"  # weights: fp32, fp16 (inputs and outputs stay fp32) or int8
+    # fp32; fp16 weights (inputs and outputs stay fp32); int8; or bf16: fp32 weights in a graph of plain
+    # convolutions that OpenVINO computes in bf16 on CPUs with AMX or AVX512-BF16
+    precision: str = "fp32"
     bn_folded: bool = True  # BatchNorm folded into the transposed convolutions
     bn_recalibrated: bool = False  # running statistics recomputed from fresh latents before folding
     bn_recalibration_batches: int = 0  # how many batches of 64 latents, when recalibrated
@@ -55,7 +58,7 @@ class Metadata:
     producer: str = ""  # tool and version that wrote the file
     created: str = ""  # ISO 8601 UTC
     weights_sha256: str = ""  # of the folded fp32 weights, in state_dict order
-    quantization: dict[str, Any] = field(default_factory=dict)  # int8 only: scheme, calibration set, graph form
+    quantization: dict[str, Any] = field(default_factory=dict)  # int8, bf16: scheme, calibration set, graph form
 
     def __post_init__(self) -> None:
         wrong = [

@@ -38,6 +38,7 @@ class Options:
     formats: str = "onnx,torchscript"  # comma-separated: onnx, torchscript (export/formats.py)
     fp16: bool = False  # also generator.fp16.onnx (fp16 weights, fp32 in/out; for GPUs)
     int8: bool = False  # also generator.int8.onnx (int8 weights and activations, for CPUs)
+    bf16: bool = False  # also generator.bf16.onnx (fp32 weights as plain convolutions; bf16 on AMX/AVX512-BF16 CPUs)
     opset: int = MIN_OPSET  # the ONNX opset
     calibration: int = 256  # with int8: latents that calibrate the activation ranges
     int8_form: str = "2x2"  # with int8: how stride-2 layers become convolutions (export/rewrite.py FORMS)
@@ -119,7 +120,7 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
 def check_options(o: Options, outdir: Path) -> list[Format]:
     """Bad options (ValueError, named as the command's flags), found before anything is loaded; the formats."""
-    rows = select(o.formats, ["fp32"] + ["fp16"] * o.fp16 + ["int8"] * o.int8)
+    rows = select(o.formats, ["fp32"] + ["fp16"] * o.fp16 + ["int8"] * o.int8 + ["bf16"] * o.bf16)
     if o.opset < MIN_OPSET:
         raise ValueError(f"--opset must be {MIN_OPSET} or later, got {o.opset}")
     if not 0 <= o.recalibrate_bn <= 10_000:

@@ -12,6 +12,10 @@ import copy
 import torch
 from torch import nn
 
+from dcgan_runtime.latent import latents_from_seeds
+
+REWRITE_TOLERANCE = 1e-5  # the fp32 rewrite must reproduce the ConvTranspose model to this (max abs)
+
 
 class LatentProjection(nn.Module):
     """ConvTranspose2d(nz, out, k, stride=1, padding=0) on a 1x1 input, as a matrix product."""
@@ -142,3 +146,18 @@ def phase_decompose(model: nn.Module, form: str = "2x2") -> nn.Module:
     model = copy.deepcopy(model)
     model.main = nn.Sequential(*out)
     return model.eval()
+
+
+def phase_rewrite(folded: nn.Module, form: str, nz: int) -> tuple[nn.Module, float]:
+    """The folded generator with a Gemm first layer and PhaseConv stride-2 layers, checked exact on 16
+    latents: (the model, its max abs difference). The int8 and bf16 files are built on it."""
+    rewritten = phase_decompose(project_first_layer(folded), form)
+    z = torch.from_numpy(latents_from_seeds(range(16), nz).reshape(16, nz, 1, 1))
+    with torch.no_grad():
+        diff = float((rewritten(z) - folded(z)).abs().max())
+    if not diff <= REWRITE_TOLERANCE:
+        raise RuntimeError(
+            f"the {form} phase rewrite differs from the ConvTranspose model by {diff:.2e} "
+            f"(> {REWRITE_TOLERANCE:.0e}): not exporting a file built on it"
+        )
+    return rewritten, diff

@@ -22,7 +22,7 @@ def exported(tiny_run, tmp_path_factory) -> Path:
     from export.__main__ import main
 
     outdir = tmp_path_factory.mktemp("export")
-    assert main([str(tiny_run), "--outdir", str(outdir), "--force", "--fp16", "--int8"]) == 0
+    assert main([str(tiny_run), "--outdir", str(outdir), "--force", "--fp16", "--int8", "--bf16"]) == 0
     return outdir
 
 

@@ -43,10 +43,11 @@ def test_recalibration_recomputes_statistics():
 
 def test_formats_table_validates():
     assert [f.filename for f in select("torchscript, onnx", ["fp32"])] == ["generator.onnx", "generator.torchscript"]
-    assert [f.filename for f in select("onnx", ["fp32", "fp16", "int8"])] == [
+    assert [f.filename for f in select("onnx", ["fp32", "fp16", "int8", "bf16"])] == [
         "generator.onnx",
         "generator.fp16.onnx",
         "generator.int8.onnx",
+        "generator.bf16.onnx",
     ]
     for bad in ("", "onnx,tflite"):
         with pytest.raises(ValueError, match="--formats"):
@@ -76,6 +77,7 @@ def test_export_writes_checked_files(exported, tiny_run):
         "generator.torchscript",
         "generator.fp16.onnx",
         "generator.int8.onnx",
+        "generator.bf16.onnx",
     }
     fp32 = [r for r in report["formats"] if r["precision"] == "fp32"]
     assert all(r["max_abs"] <= 1e-5 and [b["batch_size"] for b in r["batches"]] == [1, 3, 64] for r in fp32)

@@ -107,8 +107,10 @@ def model(c: argparse.ArgumentParser, precisions: str = "one") -> None:
     if precisions == "one":
         c.add_argument(
             "--precision",
-            choices=PRECISIONS,
-            help="the file to use in a folder (default fp32); for a file, checked against it",
+            choices=(*PRECISIONS, "auto"),
+            help="the file to use in a folder (default fp32); for a file, checked against it; auto: the "
+            "folder's file that `dcgan tune FOLDER --precision auto` measured fastest here (else fp32); bf16 "
+            "runs on OpenVINO on CPUs with AMX or AVX512-BF16",
         )
     else:
         c.add_argument(

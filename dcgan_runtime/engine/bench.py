@@ -10,6 +10,7 @@ flags, onnxruntime's version and the threads, so a figure never travels without 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import time
@@ -26,7 +27,7 @@ FORMATS = ("table", "json", "csv")
 
 @dataclass(frozen=True)
 class Row:
-    precision: str  # the file's weights: fp32, fp16 or int8
+    precision: str  # the file's precision: fp32, fp16, int8 or bf16
     providers: str  # what actually ran, first first ("CPUExecutionProvider")
     plan: str  # the CPU plan's one-line description ("" off the CPU)
     batch_size: int  # images per call
@@ -72,9 +73,15 @@ def measure(g: Any, sizes: Sequence[int], rounds: int) -> list[Row]:
 
 
 def machine(threads: int) -> dict[str, Any]:
+    """The CPU, its flags, the engines' versions (OpenVINO's where installed: it runs bf16) and the threads."""
     import onnxruntime
 
-    return {**tune.machine_key(), "onnxruntime": onnxruntime.__version__, "threads": threads}
+    versions = {"onnxruntime": onnxruntime.__version__}
+    if importlib.util.find_spec("openvino") is not None:
+        import openvino
+
+        versions["openvino"] = openvino.get_version().split("-")[0]
+    return {**tune.machine_key(), **versions, "threads": threads}
 
 
 def to_json(rows: Sequence[Row], threads: int) -> str:
@@ -94,7 +101,8 @@ def to_csv(rows: Sequence[Row], threads: int) -> str:
 
 def to_table(rows: Sequence[Row], threads: int) -> str:
     m = machine(threads)
-    lines = [f"cpu {m['cpu']} ({m['cpu_flags'] or 'no AVX flags'}), onnxruntime {m['onnxruntime']}, {threads} threads"]
+    engines = f"onnxruntime {m['onnxruntime']}" + (f", OpenVINO {m['openvino']}" if "openvino" in m else "")
+    lines = [f"cpu {m['cpu']} ({m['cpu_flags'] or 'no AVX flags'}), {engines}, {threads} threads"]
     shown = None
     for r in rows:
         if (r.precision, r.providers, r.plan) != shown:

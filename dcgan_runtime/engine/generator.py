@@ -34,7 +34,8 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess test
     ) from e
 
 from dcgan_runtime import files, latent
-from dcgan_runtime.engine import fetch, session
+from dcgan_runtime.engine import fetch, openvino_cpu, session
+from dcgan_runtime.engine import precision as auto
 from dcgan_runtime.engine import providers as eps
 from dcgan_runtime.engine import tune as tuning
 from dcgan_runtime.engine.lanes import Lanes
@@ -119,8 +120,11 @@ class Generator:
         build offers) and `provider_options` override `device`. Except for "auto", the first provider
         requested must be the one that runs: anything else raises ProviderError at load, as does a
         provider name this build lacks. `threads` sets the CPU threads (default: all available).
-        `precision` ("fp32", "fp16", "int8") picks the file in a folder (default fp32), and for a file
-        is checked against its metadata. `session_options` is used as given (with `threads`, a copy of
+        `precision` ("fp32", "fp16", "int8", "bf16") picks the file in a folder (default fp32), and for
+        a file is checked against its metadata; "bf16" runs on OpenVINO on CPUs with AMX or AVX512-BF16
+        (`dcgan_runtime.engine.openvino_cpu`; elsewhere a ProviderError says why); "auto" loads the
+        folder's file that `dcgan tune FOLDER --precision auto` measured fastest on this machine
+        (`dcgan_runtime.engine.precision`), else fp32. `session_options` is used as given (with `threads`, a copy of
         its attributes is made); the CPU worker sessions copy its attributes. It is never changed.
 
         On CPU, `tune` decides how each batch size runs (see `tune()`): None (default) uses this
@@ -132,7 +136,11 @@ class Generator:
         'int8'
         """
         given = str(path) if isinstance(path, (str, os.PathLike)) else path  # what pickling reloads
+        if precision == "auto":
+            precision = _auto_precision(path, threads, session_options)
         path = session.model_file(path, precision, allow_http, progress)
+        if precision == "bf16":
+            return cls._load_bf16(path, given, device, providers, session_options, threads, tune, allow_http)
         available = ort.get_available_providers()
         if providers is not None:
             requested, strict = eps.check(providers, available, ort.get_all_providers()), True
@@ -149,6 +157,8 @@ class Generator:
             if isinstance(given, str) and fetch.forget(given):  # not kept for the next run to fail on again
                 raise ModelError(f"{e}; the downloaded copy was removed from the cache") from None
             raise
+        if meta.precision == "bf16":  # a bf16 file named directly: it runs on OpenVINO, as precision="bf16" does
+            return cls._load_bf16(path, given, device, providers, session_options, threads, tune, allow_http)
         args = {
             "path": given if fetch.is_remote(given) else str(path),
             "allow_http": allow_http,
@@ -169,6 +179,50 @@ class Generator:
         g = cls(first, meta, path, requested, _cpu_lanes(first, meta, path, session_options, threads))
         g._tunable, g._load_args = session_options is None, args
         g._plan_from_cache(tune)
+        return g
+
+    @classmethod
+    def _load_bf16(
+        cls,
+        path: Path,
+        given: object,
+        device: str,
+        providers: object,
+        session_options: object,
+        threads: int | None,
+        tune: bool | None,
+        allow_http: bool,
+    ) -> Generator:
+        """precision="bf16": the file on OpenVINO's CPU plugin (dcgan_runtime.engine.openvino_cpu), or
+        one ProviderError/ValueError saying why it cannot run here."""
+        if providers is not None or device not in ("auto", "cpu"):
+            raise ProviderError(
+                f"precision='bf16' runs on the CPU through OpenVINO; device={device!r}"
+                + (", providers=..." if providers is not None else "")
+                + " cannot be honoured: use device='cpu' (or 'auto'), or precision='fp16' on a GPU"
+            )
+        if session_options is not None:
+            raise ValueError("session_options are onnxruntime's; precision='bf16' runs on OpenVINO: pass threads=")
+        if tune:
+            raise ValueError("tune=True chooses onnxruntime strategies; precision='bf16' runs one OpenVINO model")
+        if (why := openvino_cpu.unavailable()) is not None:
+            raise ProviderError(why)
+        threads = session.thread_count(threads, None)
+        model, meta = openvino_cpu.read(path)
+        first = openvino_cpu.Compiled(model, threads, path)
+        plan = tuning.Plan(((1, tuning.Strategy(1, threads)),), "bf16 on OpenVINO CPU, one model with every thread")
+        lanes = Lanes(plan, threads, lambda s: openvino_cpu.Compiled(model, s.threads, path), _run_compiled)
+        lanes.adopt(plan.pick(1), first)
+        g = cls(first, meta, path, [openvino_cpu.NAME], lanes)
+        g._load_args = {
+            "path": given if isinstance(given, str) and fetch.is_remote(given) else str(path),
+            "allow_http": allow_http,
+            "device": device,
+            "threads": threads,
+            "session_options": None,
+            "precision": "bf16",
+        }
+        log.info("loaded %s (bf16) on %s with %d threads", path, openvino_cpu.NAME, threads)
         return g
 
     def _plan_from_cache(self, tune: bool | None) -> None:
@@ -231,6 +285,8 @@ class Generator:
         """
         if self._lanes is None:
             raise ProviderError(f"tuning chooses CPU strategies; this generator runs on {self.providers[0]}")
+        if self.metadata.precision == "bf16":
+            raise ValueError("bf16 runs one OpenVINO model with every thread: there is no CPU plan to tune")
         if not self._tunable:
             raise ValueError("this generator runs with the session_options it was given; tuning would override them")
         lanes = self._lanes
@@ -537,6 +593,20 @@ def _reload(args: dict[str, Any]) -> Generator:
         args["session_options"] = so
     log.info("reloading %s in this process (a pickled Generator)", args["path"])
     return Generator.load(args.pop("path"), **args)
+
+
+def _auto_precision(path: object, threads: int | None, session_options: ort.SessionOptions | None) -> str:
+    """precision="auto": what `dcgan tune FOLDER --precision auto` chose for this folder here, else fp32."""
+    if not isinstance(path, (str, os.PathLike)) or fetch.is_remote(str(path)) or not Path(path).is_dir():
+        raise ValueError(
+            f"precision='auto' takes a local export folder (it picks one of the folder's files), got {path!r}: "
+            "pass the folder, or name the precision"
+        )
+    return auto.cached(Path(path), session.thread_count(threads, session_options))
+
+
+def _run_compiled(compiled: openvino_cpu.Compiled, z: np.ndarray, out: np.ndarray) -> None:
+    compiled.run_into(z, out)
 
 
 def _cpu_lanes(

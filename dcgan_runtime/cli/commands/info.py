@@ -43,7 +43,7 @@ def run(a: argparse.Namespace, load: Load) -> None:
         + (f"cpu plan   {g.plan.describe()}\n" if g.plan else "")
         + f"trained    {m.training_steps} steps on {m.dataset or '?'}\nproducer   {m.producer}, {m.created}\n"
         f"BatchNorm  folded {m.bn_folded}, recalibrated {m.bn_recalibrated}\n"
-        + "".join(f"int8       {k}: {v}\n" for k, v in m.quantization.items())
+        + "".join(f"{m.precision:<11}{k}: {v}\n" for k, v in m.quantization.items())
         + f"metadata   {m.to_json()}"
     )
     print("\n".join(printable(line) for line in text.split("\n")))
