@@ -74,3 +74,16 @@ def test_info_and_bench(onnx_model, capsys):
 def test_help_has_runnable_examples():
     r = subprocess.run([sys.executable, "-m", "dcgan_runtime", "generate", "--help"], capture_output=True, text=True)
     assert "dcgan generate generator.onnx --seeds 0-63 --grid 8x8 --out grid.png" in r.stdout
+
+
+def test_bench_versus_runs_the_peers_side_by_side(exported, capsys):
+    assert (
+        main(["bench", str(exported), "--precision", "int8", "--batch-sizes", "1,2", "--rounds", "1", "--versus"]) == 0
+    )
+    out = capsys.readouterr().out
+    table = out[out.index("images/s (share of the fp32 wall)") :].splitlines()
+    names = [line[:36].strip() for line in table[1:]]
+    assert names[0] == "dcgan_runtime int8" and "onnxruntime, plain session" in names
+    assert names[-1] == "runtime / best peer" and "fp32 wall (numpy matmul)" in out
+    for line in table[1:-1]:  # every backend timed at both sizes: images/s and a share of the wall
+        assert len(line[36:].split()) == 4 and all(float(v.replace(",", "")) > 0 for v in line[36:].split()[::2])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from dcgan_runtime import parse
 from dcgan_runtime.cli import args
 from dcgan_runtime.limits import MAX_BATCH
+from dcgan_runtime.metadata import FILENAMES
 
 if TYPE_CHECKING:
     from dcgan_runtime.cli.commands import Load
@@ -18,7 +20,8 @@ EXAMPLES = """examples:
   dcgan bench generator.onnx --batch-sizes 1,8,64,256
   dcgan bench generator.onnx --threads 2 --rounds 50
   dcgan bench runs/faces/export --precision fp32,fp16,int8 --json > bench.json   # each file in the folder
-  dcgan bench generator.onnx --csv >> history.csv"""
+  dcgan bench generator.onnx --csv >> history.csv
+  dcgan bench runs/faces/export --precision fp32,int8,bf16 --versus   # beside plain onnxruntime and OpenVINO"""
 
 
 def arguments(c: argparse.ArgumentParser) -> None:
@@ -29,6 +32,13 @@ def arguments(c: argparse.ArgumentParser) -> None:
         help="default 1,8,64,256",
     )
     c.add_argument("--rounds", type=args.int_in(1, 10_000), default=20, help="timed calls per batch size (default 20)")
+    c.add_argument(
+        "--versus",
+        action="store_true",
+        help="also run each precision side by side (round-robin) with what a user could run instead on the fp32 "
+        "file: a plain onnxruntime session, OpenVINO fp32 and OpenVINO's default where installed; prints "
+        "images/s, the share of the fp32 wall (numpy matmul) and the runtime / best peer per batch size",
+    )
     how = c.add_mutually_exclusive_group()
     how.add_argument("--json", action="store_true", help="print JSON: the machine, then a row per batch size")
     how.add_argument("--csv", action="store_true", help="print CSV: a header, then a row per batch size")
@@ -38,9 +48,17 @@ def run(a: argparse.Namespace, load: Load) -> None:
     from dcgan_runtime.engine import bench
     from dcgan_runtime.engine.session import available_cpus
 
-    rows = []
+    rows, tables = [], []
+    threads = a.threads or available_cpus()
     for precision in a.precision or [None]:
         with load(precision) as g:
             rows += bench.measure(g, a.batch_sizes, a.rounds)
+            if a.versus:
+                fp32 = g.path.with_name(FILENAMES["fp32"])
+                rates = bench.versus(g, fp32 if fp32.is_file() else g.path, a.batch_sizes, threads)
+                tables.append((rates, bench.gflop_per_image(g.metadata)))
     render = bench.to_json if a.json else bench.to_csv if a.csv else bench.to_table
-    print(render(rows, a.threads or available_cpus()))
+    print(render(rows, threads))
+    wall = bench.fp32_rate() if tables else 0.0
+    for rates, gflop in tables:
+        print(bench.versus_table(rates, gflop, wall, threads), file=sys.stderr if a.json or a.csv else sys.stdout)
