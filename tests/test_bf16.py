@@ -130,3 +130,22 @@ def test_precision_auto_is_measured_cached_and_loaded(exported, tmp_path, monkey
     with pytest.raises(ValueError, match="takes a local export folder"):
         Generator.load(exported / "generator.onnx", precision="auto")
     assert precision.decide({"fp32": {1: [1.0, 1.0, 1.0]}, "int8": {1: [0.5, 0.5, 2.0]}}) == "fp32"  # 2 of 3 rounds
+
+
+def test_triton_repository_refuses_the_bf16_file(exported, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(openvino_cpu, "unavailable", lambda: None)  # load it whatever this CPU has
+    monkeypatch.setattr(openvino_cpu, "Compiled", lambda model, threads, path: _NoRun())
+    monkeypatch.setattr(openvino_cpu, "read", lambda path: (None, _bf16_meta(exported)))
+    assert main(["triton", str(exported), "--precision", "bf16", "--out", str(tmp_path / "repo")]) == 2
+    err = capsys.readouterr().err
+    assert "Triton's onnxruntime backend would run it in fp32" in err and not (tmp_path / "repo").exists()
+
+
+class _NoRun:
+    def get_providers(self) -> list[str]:
+        return [openvino_cpu.NAME]
+
+
+def _bf16_meta(exported) -> Metadata:
+    model = onnx.load(str(exported / "generator.bf16.onnx"), load_external_data=False)
+    return Metadata.from_json({p.key: p.value for p in model.metadata_props}[KEY])

@@ -117,6 +117,11 @@ def write_repository(
         raise ValueError(f"max batch size must be in 1..4096, got {max_batch_size}")
     if not 1 <= instances <= 64:
         raise ValueError(f"instances must be in 1..64, got {instances}")
+    if g.metadata.precision == "bf16":  # Triton's onnxruntime backend would run it in fp32, saying nothing
+        raise ValueError(
+            "the bf16 file is computed in bf16 by OpenVINO only; Triton's onnxruntime backend would run it in "
+            "fp32: write the repository for fp32 (or int8), or serve bf16 with dcgan serve --precision bf16"
+        )
     repo = Path(out)
     if repo.exists() and not repo.is_dir():
         raise ValueError(f"--out {str(repo)!r} is a file, not a model repository folder")
