@@ -28,19 +28,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
-from dcgan_runtime import latent
 from dcgan_runtime.engine.generator import Generator
 from dcgan_runtime.images import to_uint8
 from dcgan_runtime.metadata import Metadata
 from dcgan_runtime.serving import oip
 from dcgan_runtime.serving.explorer import BadRequest, Explorer, Limits, Plan, Query
+from dcgan_runtime.serving.stats import CONTENT_TYPE, OUTCOMES, Stats
+from dcgan_runtime.serving.triton import model_config
 
 try:
     from starlette.applications import Starlette
@@ -65,6 +67,9 @@ PAGE_HEADERS = {  # the page needs no inline script or style, and no other origi
 }
 COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 JSON_DEPTH = 4  # {"latents": [[...]]} is depth 3
+METRICS = "/metrics"  # Prometheus' scrape path
+PAGE_INFERENCE = ("/api/generate", "/api/interpolate", "/api/arithmetic")  # the page's routes that decode
+Item = tuple[np.ndarray, "asyncio.Future[np.ndarray]", float]  # a queued request: latents, its answer, when queued
 
 
 class Batcher:
@@ -75,27 +80,30 @@ class Batcher:
     float32 (N, C, H, W), what the model computes (the page's routes make pixels of them).
     """
 
-    def __init__(self, g: Generator, limits: Limits) -> None:
-        self.g, self.limits = g, limits
-        self.queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[np.ndarray]]] | None = None
+    def __init__(self, g: Generator, limits: Limits, stats: Stats) -> None:
+        self.g, self.limits, self.stats = g, limits, stats
+        self.queue: asyncio.Queue[Item] | None = None
         self.task: asyncio.Task[None] | None = None
         self.calls = self.images = 0  # decode calls and images decoded: what batching saved shows here
 
     async def decode(self, z: np.ndarray) -> np.ndarray:
         if not self.limits.batching:
             self.calls, self.images = self.calls + 1, self.images + len(z)
-            return await run_in_threadpool(self.g.decode, z, "float")
+            started = time.perf_counter()
+            images = await run_in_threadpool(self.g.decode, z, "float")
+            self.stats.batch([0.0], time.perf_counter() - started, len(z))
+            return images
         loop = asyncio.get_running_loop()
         if self.task is None or self.task.done() or self.task.get_loop() is not loop:
             self.queue = asyncio.Queue()
             self.task = loop.create_task(self.run(self.queue))
         assert self.queue is not None
         future: asyncio.Future[np.ndarray] = loop.create_future()
-        await self.queue.put((z, future))
+        await self.queue.put((z, future, time.perf_counter()))
         return await future
 
-    async def run(self, queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[np.ndarray]]]) -> None:
-        carried: tuple[np.ndarray, asyncio.Future[np.ndarray]] | None = None
+    async def run(self, queue: asyncio.Queue[Item]) -> None:
+        carried: Item | None = None
         while True:
             batch = [carried or await queue.get()]
             carried, n = None, len(batch[0][0])
@@ -116,29 +124,35 @@ class Batcher:
                     break
                 batch.append(item)
                 n += len(item[0])
-            live = [(z, f) for z, f in batch if not f.done()]  # a client that went away needs no images
-            if not live:
-                continue
-            try:
-                images = await run_in_threadpool(self.g.decode, np.concatenate([z for z, _ in live]), "float")
-            except Exception as e:  # a model error: every waiting request gets it
-                for _, f in live:
-                    if not f.done():
-                        f.set_exception(e)
-                continue
-            self.calls, self.images = self.calls + 1, self.images + len(images)
-            start = 0
-            for z, f in live:
+            live = [item for item in batch if not item[1].done()]  # a client that went away needs no images
+            if live:
+                await self.decode_batch(live)
+
+    async def decode_batch(self, live: list[Item]) -> None:
+        """One decode call for the queued requests `live`; each gets its images (or the model's error)."""
+        started = time.perf_counter()
+        try:
+            images = await run_in_threadpool(self.g.decode, np.concatenate([z for z, _, _ in live]), "float")
+        except Exception as e:  # a model error: every waiting request gets it
+            for _, f, _ in live:
                 if not f.done():
-                    f.set_result(images[start : start + len(z)])
-                start += len(z)
+                    f.set_exception(e)
+            return
+        self.stats.batch([started - t for _, _, t in live], time.perf_counter() - started, len(images))
+        self.calls, self.images = self.calls + 1, self.images + len(images)
+        start = 0
+        for z, f, _ in live:
+            if not f.done():
+                f.set_result(images[start : start + len(z)])
+            start += len(z)
 
 
 class Guard:
     """ASGI middleware: Host/Origin checks, back-pressure (503 + Retry-After), security headers."""
 
-    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str] | None, limits: Limits, batcher: Batcher) -> None:
-        self.app, self.limits, self.batcher, self.inflight = app, limits, batcher, 0
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str] | None, served: Served) -> None:
+        self.app, self.served, self.inflight = app, served, 0
+        self.limits, self.batcher = served.limits, served.batcher  # what tests and embedders read
         self.allowed = None if allowed_hosts is None else {_hostname(h) for h in allowed_hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,7 +164,12 @@ class Guard:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        if scope["path"] == METRICS:  # a scrape is never refused as busy, nor counted as a request
+            await self.app(scope, receive, send)
+            return
         if self.inflight >= self.limits.max_inflight:
+            if (protocol := _protocol(scope["path"])) is not None:
+                self.served.stats.request(protocol, "busy", 0.0)
             await error(
                 503,
                 f"the server is busy ({self.limits.max_inflight} requests in flight): retry shortly",
@@ -158,6 +177,7 @@ class Guard:
             )(scope, receive, send)
             return
         self.inflight += 1
+        self.served.stats.inflight.inc()
 
         async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -174,6 +194,7 @@ class Guard:
             await self.app(scope, receive, send_with_headers)
         finally:
             self.inflight -= 1
+            self.served.stats.inflight.dec()
 
     def refusal(self, headers: dict[str, str]) -> Response | None:
         """A 403 for a Host this server does not answer to (DNS rebinding), or a foreign Origin."""
@@ -190,6 +211,13 @@ class Guard:
         if origin is not None and origin != "null" and _hostname(origin.split("://", 1)[-1]) not in self.allowed:
             return error(403, f"Origin {origin[:80]!r} may not use this server")
         return None
+
+
+def _protocol(path: str) -> str | None:
+    """The protocol an inference path belongs to, for the request counts (None: not an inference path)."""
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        return "http"
+    return "page" if path in PAGE_INFERENCE else None
 
 
 def _hostname(authority: str) -> str:
@@ -284,10 +312,12 @@ def create_app(
         if unknown:
             raise ValueError(f"unknown limits {sorted(unknown)}: choose from {sorted(asdict(limits))}")
         limits = Limits(**{**asdict(limits), **limit_overrides})
-    batcher = Batcher(g, limits)
-    routes = _oip_routes(g.metadata, model_name, batcher, limits) + _explorer_routes(
-        Explorer(g, limits), batcher, limits
+    stats = Stats(model_name)
+    served = Served(
+        model_name, g.metadata, Batcher(g, limits, stats), limits, stats, serving_config(g, model_name, limits)
     )
+    routes = _oip_routes(served) + _explorer_routes(Explorer(g, limits), served)
+    routes.append(Route(METRICS, _metrics(stats), methods=["GET"]))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -298,7 +328,58 @@ def create_app(
         )
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
-    return Guard(app, allowed_hosts, limits, batcher)
+    return Guard(app, allowed_hosts, served)
+
+
+@dataclass(frozen=True)
+class Served:
+    """One served model: what the HTTP routes and the gRPC service (dcgan_runtime.serving.grpc_oip) share."""
+
+    name: str  # the model's name under /v2/models/
+    meta: Metadata
+    batcher: Batcher  # one queue: HTTP and gRPC requests that arrive together are decoded together
+    limits: Limits
+    stats: Stats
+    config: dict[str, Any]  # Triton's ModelConfig as JSON (GET /v2/models/NAME/config)
+
+
+def serving_config(g: Generator, name: str, limits: Limits) -> dict[str, Any]:
+    """The ModelConfig `dcgan triton` would write for this file (serving.triton.model_config), with this
+    server's batching: up to `limits.images` per request, queued requests batched after max_wait_ms."""
+    kind = "cpu" if g.plan is not None else "gpu"
+    threads = g.plan.bands[0][1].workers * g.plan.bands[0][1].threads if g.plan is not None else 1
+    config = model_config(g, name, kind, limits.images, 1, threads, [], round(limits.max_wait_ms * 1000))
+    if not limits.batching:
+        del config["dynamic_batching"]
+    else:
+        del config["dynamic_batching"]["preferred_batch_size"]  # it batches whatever queued, up to max_batch
+    return config
+
+
+def _metrics(stats: Stats) -> Handler:
+    async def scrape(request: Request) -> Response:
+        return Response(
+            stats.prometheus(), media_type=CONTENT_TYPE.split(";")[0], headers={"Content-Type": CONTENT_TYPE}
+        )
+
+    return scrape
+
+
+def counted(handler: Handler, stats: Stats, protocol: str) -> Handler:
+    """`handler`, each call counted in `stats`: its outcome (by the answer's status) and its wall time."""
+
+    async def run(request: Request) -> Response:
+        started, outcome = time.perf_counter(), OUTCOMES[3]
+        try:
+            response = await handler(request)
+            outcome = (
+                OUTCOMES[0] if response.status_code < 400 else OUTCOMES[1] if response.status_code < 500 else outcome
+            )
+            return response
+        finally:
+            stats.request(protocol, outcome, time.perf_counter() - started)
+
+    return run
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -325,8 +406,9 @@ def _fixed(body: dict[str, Any]) -> Handler:
     return reply
 
 
-def _explorer_routes(explorer: Explorer, batcher: Batcher, limits: Limits) -> list[Route]:
-    """The explorer's page and its API (/api/...)."""
+def _explorer_routes(explorer: Explorer, served: Served) -> list[Route]:
+    """The explorer's page and its API (/api/...); the routes that decode are counted as protocol "page"."""
+    batcher, limits = served.batcher, served.limits
     static = {
         path: (resources.files("dcgan_runtime.serving").joinpath("explorer_page").joinpath(name).read_bytes(), ctype)
         for path, (name, ctype) in STATIC.items()
@@ -352,7 +434,7 @@ def _explorer_routes(explorer: Explorer, batcher: Batcher, limits: Limits) -> li
         return endpoint(lambda request: _json(fn(query(request))))
 
     def plan_route(fn: Callable[[Query], Plan]) -> Handler:
-        return endpoint(lambda request: answer(fn(query(request))))
+        return counted(endpoint(lambda request: answer(fn(query(request)))), served.stats, "page")
 
     async def generate(request: Request) -> Response:
         if request.method == "POST":
@@ -363,30 +445,30 @@ def _explorer_routes(explorer: Explorer, batcher: Batcher, limits: Limits) -> li
         Route("/api/info", json_route(lambda q: explorer.info()), methods=["GET"]),
         Route("/api/latents", json_route(explorer.latents), methods=["GET"]),
         Route("/api/directions", json_route(explorer.directions), methods=["GET"]),
-        Route("/api/generate", endpoint(generate), methods=["GET", "POST"]),
+        Route("/api/generate", counted(endpoint(generate), served.stats, "page"), methods=["GET", "POST"]),
         Route("/api/interpolate", plan_route(explorer.interpolate), methods=["GET"]),
         Route("/api/arithmetic", plan_route(explorer.arithmetic), methods=["GET"]),
     ]
 
 
-def _oip_routes(meta: Metadata, model_name: str, batcher: Batcher, limits: Limits) -> list[Route]:
-    """The Open Inference Protocol under /v2 (dcgan_runtime.serving.oip has the requests and answers)."""
+def _oip_routes(served: Served) -> list[Route]:
+    """The Open Inference Protocol under /v2 (dcgan_runtime.serving.oip has the requests and answers), with
+    Triton's model configuration, repository index and statistics extensions."""
+    meta, model_name, limits = served.meta, served.name, served.limits
 
     def model(request: Request) -> None:
         """404 unless the path names this model (and version 1, where it names one)."""
-        name, version = request.path_params["name"], request.path_params.get("version", oip.VERSION)
-        if name != model_name:
-            raise BadRequest(f"unknown model {name[:64]!r}: this server serves {model_name!r}", 404)
-        if version != oip.VERSION:
-            raise BadRequest(f"model {model_name!r} has version {oip.VERSION} only, not {version[:16]!r}", 404)
+        try:
+            oip.check_model(request.path_params["name"], request.path_params.get("version", ""), model_name)
+        except oip.UnknownModel as e:
+            raise BadRequest(str(e), 404) from None
 
-    async def v2_model(request: Request) -> Response:
-        model(request)
-        return JSONResponse(oip.model_metadata(model_name, meta))
+    def about(fn: Callable[[], dict[str, Any]]) -> Handler:
+        async def answer(request: Request) -> Response:
+            model(request)
+            return JSONResponse(fn())
 
-    async def v2_ready(request: Request) -> Response:
-        model(request)
-        return JSONResponse({"name": model_name, "ready": True})
+        return endpoint(answer)
 
     async def v2_infer(request: Request) -> Response:
         model(request)
@@ -400,8 +482,7 @@ def _oip_routes(meta: Metadata, model_name: str, batcher: Batcher, limits: Limit
             )
         except oip.OIPError as e:
             raise BadRequest(str(e)) from None
-        z = req.z if req.z is not None else latent.latents_from_seeds(req.seeds or [], meta.latent_dim)
-        images = await batcher.decode(z)
+        images = await served.batcher.decode(oip.latents(req, meta.latent_dim))
         content, headers = await run_in_threadpool(oip.response, model_name, req, images, meta.output_name)
         kind = "application/octet-stream" if req.binary_output else "application/json"
         return Response(content, media_type=kind, headers=headers)
@@ -410,14 +491,25 @@ def _oip_routes(meta: Metadata, model_name: str, batcher: Batcher, limits: Limit
         Route("/v2", _fixed(oip.server_metadata()), methods=["GET"]),
         Route("/v2/health/live", _fixed({"live": True}), methods=["GET"]),
         Route("/v2/health/ready", _fixed({"ready": True}), methods=["GET"]),
+        Route("/v2/repository/index", _fixed_any(lambda: oip.repository_index(model_name)), methods=["POST"]),
+        Route("/v2/models/stats", _fixed_any(lambda: served.stats.triton(model_name)), methods=["GET"]),
     ]
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         routes += [
-            Route(prefix, endpoint(v2_model), methods=["GET"]),
-            Route(prefix + "/ready", endpoint(v2_ready), methods=["GET"]),
-            Route(prefix + "/infer", endpoint(v2_infer), methods=["POST"]),
+            Route(prefix, about(lambda: oip.model_metadata(model_name, meta)), methods=["GET"]),
+            Route(prefix + "/ready", about(lambda: {"name": model_name, "ready": True}), methods=["GET"]),
+            Route(prefix + "/config", about(lambda: served.config), methods=["GET"]),
+            Route(prefix + "/stats", about(lambda: served.stats.triton(model_name)), methods=["GET"]),
+            Route(prefix + "/infer", counted(endpoint(v2_infer), served.stats, "http"), methods=["POST"]),
         ]
     return routes
+
+
+def _fixed_any(fn: Callable[[], Any]) -> Handler:
+    async def reply(request: Request) -> Response:
+        return JSONResponse(fn())
+
+    return reply
 
 
 async def _json(body: dict[str, Any]) -> Response:

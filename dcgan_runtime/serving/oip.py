@@ -41,7 +41,32 @@ HEADER = "inference-header-content-length"
 
 
 class OIPError(ValueError):
-    """A request the protocol refuses: 400 with {"error": message}."""
+    """A request the protocol refuses: 400 with {"error": message} (gRPC: INVALID_ARGUMENT)."""
+
+
+class UnknownModel(OIPError):
+    """A request for a model or version this server does not serve: 404 (gRPC: NOT_FOUND)."""
+
+
+def check_model(name: str, version: str, served: str) -> None:
+    """UnknownModel unless `name` is the served model and `version` is "" or its one version.
+
+    >>> check_model("dcgan", "", "dcgan"); check_model("dcgan", "1", "dcgan")
+    """
+    if name != served:
+        raise UnknownModel(f"unknown model {name[:64]!r}: this server serves {served!r}")
+    if version not in ("", VERSION):
+        raise UnknownModel(f"model {served!r} has version {VERSION} only, not {version[:16]!r}")
+
+
+def repository_index(name: str) -> list[dict[str, str]]:
+    """The repository extension's index: the one model, loaded."""
+    return [{"name": name, "version": VERSION, "state": "READY", "reason": ""}]
+
+
+def latents(request: Request, latent_dim: int) -> np.ndarray:
+    """The request's latents: as sent, or from its seeds by the seed rule."""
+    return request.z if request.z is not None else latent.latents_from_seeds(request.seeds or [], latent_dim)
 
 
 @dataclass(frozen=True)
@@ -52,8 +77,11 @@ class Request:
     binary_output: bool  # the image comes back as binary data (Triton's extension) rather than JSON
 
 
+EXTENSIONS = [BINARY, "model_configuration", "model_repository", "statistics"]
+
+
 def server_metadata() -> dict[str, Any]:
-    return {"name": "dcgan_runtime", "version": __version__, "extensions": [BINARY]}
+    return {"name": "dcgan_runtime", "version": __version__, "extensions": EXTENSIONS}
 
 
 def model_metadata(name: str, meta: Metadata) -> dict[str, Any]:

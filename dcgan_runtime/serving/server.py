@@ -115,16 +115,35 @@ def uvicorn_options(limits: Limits, quiet: bool = False) -> dict[str, Any]:
 
 
 class Server:
-    """A bound uvicorn server, run with `serve_forever()` (in a thread, say) and stopped with `shutdown()`."""
+    """A bound uvicorn server, run with `serve_forever()` (in a thread, say) and stopped with `shutdown()`.
+    With `grpc_port` (0: any free port), the Open Inference Protocol over gRPC runs in the same event
+    loop for the same app (`serving.grpc_oip`); `grpc_address` is set once it listens."""
 
-    def __init__(self, app: Any, host: str, port: int, limits: Limits, quiet: bool) -> None:
+    def __init__(
+        self, app: Any, host: str, port: int, limits: Limits, quiet: bool, grpc_port: int | None = None
+    ) -> None:
         self.config = uvicorn.Config(app, host=host, port=port, **uvicorn_options(limits, quiet))
         self.server = uvicorn.Server(self.config)
         self.socket = self.config.bind_socket()
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        self.app, self.host, self.grpc_port = app, host, grpc_port
+        self.grpc_address: tuple[str, int] | None = None
 
     def serve_forever(self) -> None:
-        self.server.run(sockets=[self.socket])
+        asyncio.run(self._serve())  # asyncio's own loop: grpc.aio runs on it
+
+    async def _serve(self) -> None:
+        grpc_server = None
+        if self.grpc_port is not None:
+            from dcgan_runtime.serving import grpc_oip
+
+            grpc_server, port = await grpc_oip.start(self.app, self.host, self.grpc_port)
+            self.grpc_address = (self.host, port)
+        try:
+            await self.server.serve(sockets=[self.socket])
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=1.0)
 
     def start(self, timeout: float = 30.0) -> threading.Thread:
         """Serve from a daemon thread; return once the server accepts connections."""
@@ -170,11 +189,13 @@ def make_server(
     quiet: bool = False,
     allow_hosts: Sequence[str] = (),
     model_name: str = "dcgan",
+    grpc_port: int | None = None,
     **limits: Any,
 ) -> Server:
-    """A bound (not yet serving) server; port 0 picks a free port (`server.server_address[1]`)."""
+    """A bound (not yet serving) server; port 0 picks a free port (`server.server_address[1]`), and
+    `grpc_port` adds gRPC (`server.grpc_address` once started)."""
     app = create_app(g, allowed_hosts=allowed_hosts(host, allow_hosts), model_name=model_name, **limits)
-    return Server(app, host, port, app.limits, quiet)
+    return Server(app, host, port, app.limits, quiet, grpc_port)
 
 
 def serve(
@@ -186,10 +207,12 @@ def serve(
     allow_hosts: Sequence[str] = (),
     quiet: bool = False,
     model_name: str = "dcgan",
+    grpc_port: int | None = None,
     **limits: Any,
 ) -> None:
     """`dcgan serve`: run until Ctrl-C. With `workers` > 1, each worker process loads its own Generator
-    (threads split between them) and uvicorn shares the port."""
+    (threads split between them) and uvicorn shares the port; `grpc_port` (one worker only) adds the
+    Open Inference Protocol over gRPC."""
     if not is_loopback(host):
         log.warning(
             "bound to %s, so other machines can reach this server; it has no authentication. "
@@ -199,6 +222,8 @@ def serve(
     hosts = allowed_hosts(host, allow_hosts)
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     check_port(host, port)  # before the banner: uvicorn would print it, then exit 3
+    if grpc_port is not None:
+        check_port(host, grpc_port)
     log.info(
         "explorer on %s  (%dx%d, %s, %d worker%s); Ctrl-C stops",
         where,
@@ -210,8 +235,12 @@ def serve(
     )
     if workers == 1:
         app = create_app(g, allowed_hosts=hosts, model_name=model_name, **limits)
-        uvicorn.run(app, host=host, port=port, **uvicorn_options(app.limits, quiet))
+        if grpc_port is not None:
+            log.info("Open Inference Protocol over gRPC on %s:%d (model %r)", host, grpc_port, model_name)
+        Server(app, host, port, app.limits, quiet, grpc_port).serve_forever()
         return
+    if grpc_port is not None:
+        raise ValueError("--grpc-port runs in the one-process server: use --workers 1 (or --engine ray over HTTP)")
     settings = {
         "model": str(g.path),
         "precision": g.metadata.precision,

@@ -57,36 +57,65 @@ def dynamic_batching(rates: dict[int, float], latency_ms: float) -> tuple[list[i
     return sorted({knee, best}), max(100, min(100_000, round(latency_ms * 1000)))
 
 
-def config_text(
-    g: Any, name: str, kind: str, max_batch: int, instances: int, threads: int, preferred: list[int], delay_us: int,
-    source: str,
-) -> str:  # fmt: skip
-    """config.pbtxt in protobuf text format (Triton's ModelConfig)."""
-    (inp,), (out,) = g.session.get_inputs(), g.session.get_outputs()
-    dims_in, dims_out = list(inp.shape[1:]), list(out.shape[1:])
-    group = f"  {{\n    count: {instances}\n    kind: {'KIND_GPU' if kind == 'gpu' else 'KIND_CPU'}\n  }}"
-    lines = [
-        f"# written by dcgan triton for {g.path.name} ({g.metadata.precision}); dynamic batching from {source}",
-        f'name: "{name}"',
-        'platform: "onnxruntime_onnx"',
-        f"max_batch_size: {max_batch}",
-        "input [",
-        f'  {{\n    name: "{inp.name}"\n    data_type: TYPE_FP32\n    dims: [ {", ".join(map(str, dims_in))} ]\n  }}',
-        "]",
-        "output [",
-        f'  {{\n    name: "{out.name}"\n    data_type: TYPE_FP32\n    dims: [ {", ".join(map(str, dims_out))} ]\n  }}',
-        "]",
-        "dynamic_batching {",
-        f"  preferred_batch_size: [ {', '.join(map(str, preferred))} ]",
-        f"  max_queue_delay_microseconds: {delay_us}",
-        "}",
-        "instance_group [",
-        group,
-        "]",
-    ]
+def model_config(
+    g: Any, name: str, kind: str, max_batch: int, instances: int, threads: int, preferred: list[int], delay_us: int
+) -> dict[str, Any]:
+    """Triton's ModelConfig for Generator `g`'s file, as JSON (what `GET /v2/models/NAME/config` answers):
+    config.pbtxt is this dict in protobuf text format, and `dcgan serve` answers the same document."""
+    m = g.metadata
+    config: dict[str, Any] = {
+        "name": name,
+        "platform": "onnxruntime_onnx",
+        "max_batch_size": max_batch,
+        "input": [{"name": m.input_name, "data_type": "TYPE_FP32", "dims": [m.latent_dim, 1, 1]}],
+        "output": [{"name": m.output_name, "data_type": "TYPE_FP32", "dims": [m.channels, m.image_size, m.image_size]}],
+        "dynamic_batching": {"preferred_batch_size": preferred, "max_queue_delay_microseconds": delay_us},
+        "instance_group": [{"count": instances, "kind": "KIND_GPU" if kind == "gpu" else "KIND_CPU"}],
+    }
     if kind == "cpu":  # onnxruntime backend: one instance's intra-op threads
-        lines += ["parameters {", '  key: "intra_op_thread_count"', f'  value: {{ string_value: "{threads}" }}', "}"]
-    return "\n".join(lines) + "\n"
+        config["parameters"] = {"intra_op_thread_count": {"string_value": str(threads)}}
+    return config
+
+
+ENUMS = {"data_type", "kind"}  # fields whose values are enum names, unquoted in text format
+
+
+def config_text(config: dict[str, Any], comment: str) -> str:
+    """config.pbtxt: `config` (a ModelConfig as JSON) in protobuf text format, after a comment line.
+
+    >>> print(config_text({"name": "m", "max_batch_size": 8, "input": [{"name": "z", "dims": [4, 1]}]}, "hi"))
+    # hi
+    name: "m"
+    max_batch_size: 8
+    input [
+      {
+        name: "z"
+        dims: [ 4, 1 ]
+      }
+    ]
+    <BLANKLINE>
+    """
+    return f"# {comment}\n" + "".join(_text(k, v, "") for k, v in config.items())
+
+
+def _text(key: str, value: Any, pad: str) -> str:
+    if key == "parameters":  # a map<string, ModelParameter>: one entry per key
+        return "".join(
+            f'{pad}parameters {{\n{pad}  key: "{k}"\n{pad}  value: {{ string_value: "{v["string_value"]}" }}\n{pad}}}\n'
+            for k, v in value.items()
+        )
+    if isinstance(value, dict):
+        return f"{pad}{key} {{\n" + "".join(_text(k, v, pad + "  ") for k, v in value.items()) + f"{pad}}}\n"
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        blocks = [
+            f"{pad}  {{\n" + "".join(_text(k, v, pad + "    ") for k, v in d.items()) + f"{pad}  }}" for d in value
+        ]
+        return f"{pad}{key} [\n" + ",\n".join(blocks) + f"\n{pad}]\n"
+    if isinstance(value, list):
+        return f"{pad}{key}: [ {', '.join(map(str, value))} ]\n"
+    if isinstance(value, str):
+        return f"{pad}{key}: {value}\n" if key in ENUMS else f'{pad}{key}: "{value}"\n'
+    return f"{pad}{key}: {value}\n"
 
 
 def _write_model(folder: Path, g: Any, config: str) -> None:
@@ -140,7 +169,9 @@ def write_repository(
         rates, latency, source = batch_curve(g, max_batch_size)
         preferred, delay = dynamic_batching(rates, latency)
     threads = max(1, (g.plan.bands[0][1].workers * g.plan.bands[0][1].threads) if g.plan else 1)
-    text = config_text(g, name, kind, max_batch_size, instances, threads, preferred, delay, source)
+    config = model_config(g, name, kind, max_batch_size, instances, threads, preferred, delay)
+    text = config_text(config, f"written by dcgan triton for {g.path.name} ({g.metadata.precision}); "
+                       f"dynamic batching from {source}")  # fmt: skip
     repo.mkdir(parents=True, exist_ok=True)
     if target.exists():  # --force: replace the three files this command writes; other versions and files stay
         _write_model(target, g, text)

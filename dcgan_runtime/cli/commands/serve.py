@@ -19,11 +19,13 @@ MODEL = "one"
 EXAMPLES = """examples:
   dcgan serve generator.onnx                     # then open http://127.0.0.1:8000/
   dcgan serve generator.onnx --allow-host dcgan.lan --port 8080   # also answer to that name
+  dcgan serve generator.onnx --port 8000 --grpc-port 8001   # the inference protocol over gRPC too
   dcgan serve generator.onnx --host 0.0.0.0 --workers 4   # other machines can reach it: mind who can
   dcgan serve generator.onnx --engine ray --replicas 2    # Ray Serve replicas (a local Ray, or --address)
   dcgan serve generator.onnx --engine ray --autoscaling '{"min_replicas": 1, "max_replicas": 4}'
-(needs the [serve] extra: pip install 'dcgan[serve]'; --engine ray also [ray]. The Open Inference
- Protocol answers under /v2: a Triton/KServe client works against it, docs/serving.md)"""
+(needs the [serve] extra: pip install 'dcgan[serve]'; --engine ray also [ray], --grpc-port [grpc]. The
+ Open Inference Protocol answers under /v2 (and over gRPC): Triton/KServe clients and tools work against
+ it; Prometheus metrics at /metrics; docs/serving.md)"""
 
 
 def arguments(c: argparse.ArgumentParser) -> None:
@@ -35,6 +37,13 @@ def arguments(c: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help="a name the Host header may carry besides the bound address and localhost (repeatable)",
+    )
+    c.add_argument(
+        "--grpc-port",
+        type=args.int_in(0, 65535),
+        metavar="PORT",
+        help="also answer the Open Inference Protocol over gRPC on this port (Triton's and KServe's gRPC clients; "
+        "off by default; needs the [grpc] extra)",
     )
     c.add_argument("--workers", type=args.int_in(1, 64), default=1, help="server processes, each with its own model")
     c.add_argument("--max-inflight", type=args.int_in(1, 10_000), default=64, help="answered at once; more get 503")
@@ -65,6 +74,14 @@ def check(a: argparse.Namespace) -> dict[str, Any] | None:
         raise UsageError("--autoscaling and --address need --engine ray")
     if a.engine == "ray" and a.workers != 1:
         raise UsageError("--workers is for --engine local; Ray Serve scales by --replicas")
+    if a.grpc_port is not None and (a.engine == "ray" or a.workers != 1):
+        raise UsageError("--grpc-port runs in the one-process local server: drop --workers / --engine ray, or use HTTP")
+    if a.grpc_port is not None:
+        try:
+            from dcgan_runtime.serving import grpc_oip  # noqa: F401 - the extra is there before the model loads
+        except ImportError as e:
+            raise UsageError(str(e)) from None
+        server.check_port(a.host, a.grpc_port)
     autoscaling = None
     if a.autoscaling is not None:
         try:
@@ -91,7 +108,7 @@ def run(a: argparse.Namespace, load: Load) -> None:
     limits["batching"] = not a.no_batching
     if a.engine == "local":
         serve(g, a.host, a.port, workers=a.workers, allow_hosts=a.allow_host, quiet=a.quiet, model_name=a.model_name,
-              **limits)  # fmt: skip
+              grpc_port=a.grpc_port, **limits)  # fmt: skip
         return
     from dcgan_runtime.serving import ray_serve
 
