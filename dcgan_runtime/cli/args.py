@@ -99,11 +99,14 @@ def flag(parser: Callable[[str], T], value: str, name: str) -> T:
 
 
 def model(c: argparse.ArgumentParser, precisions: str = "one") -> None:
-    """MODEL and how to run it: every command that loads a generator takes these."""
+    """MODEL and how to run it: every command that loads a generator takes these ("many?": MODEL optional)."""
+    optional = precisions.endswith("?")
     c.add_argument(
         "model",
+        nargs="?" if optional else None,
         help="generator.onnx from `python -m export`, its --outdir folder, hf://ORG/NAME[@REV] or an https URL",
     )
+    precisions = precisions.rstrip("?")
     if precisions == "one":
         c.add_argument(
             "--precision",

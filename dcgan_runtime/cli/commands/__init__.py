@@ -25,7 +25,7 @@ Load = Callable[[str | None], "Generator"]  # a precision (None: the file's own)
 class Command(Protocol):
     HELP: str
     EXAMPLES: str
-    MODEL: str  # how it takes MODEL: "one" precision, "many" precisions, or "none" (its own arguments)
+    MODEL: str  # how it takes MODEL: "one" precision, "many" precisions, "many?" (MODEL optional), or "none"
 
     def arguments(self, c: argparse.ArgumentParser) -> None: ...
 
