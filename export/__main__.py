@@ -89,7 +89,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--license",
         metavar="ID",
-        help="the model card's license, a Hub license id such as mit, apache-2.0, cc-by-4.0 (default: none stated)",
+        help="the model card's license, a Hub license id such as mit, apache-2.0, cc-by-4.0 (default: other, "
+        "with license_name license-not-stated and a line saying so)",
     )
     p.add_argument("--repo-id", metavar="ORG/NAME", help="the Hub repository the card's examples name (dcgan push)")
     p.add_argument("--force", action="store_true", help="replace the export an --outdir already holds")

@@ -103,8 +103,10 @@ def write_card(
                 verified=False,
             )
         )
+    unstated = {"license_name": UNSTATED} if license is None else {}  # the Hub warns on a card without a license
     data = ModelCardData(
-        license=license,
+        license=license or "other",
+        **unstated,
         library_name="onnx",
         pipeline_tag="unconditional-image-generation",
         tags=["dcgan", "gan", "onnx", "torchscript", f"image-size-{meta.image_size}", size],
@@ -272,6 +274,9 @@ def _parity(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+UNSTATED = "license-not-stated"  # the card's license_name when --license is not given (license: other)
+
+
 def _license(license: str | None) -> list[str]:
     return [
         "",
@@ -279,5 +284,6 @@ def _license(license: str | None) -> list[str]:
         "",
         f"`{license}` (stated at export)."
         if license
-        else "No license was stated at export (`python -m export ... --license SPDX-ID`): ask the author before reuse.",
+        else f"`other` ({UNSTATED}): no license was stated at export (`python -m export ... --license SPDX-ID`); "
+        "the weights derive from the training data and its terms. Ask the author before reuse.",
     ]

@@ -43,7 +43,7 @@ class Options:
     calibration: int = 256  # with int8: latents that calibrate the activation ranges
     int8_form: str = "2x2"  # with int8: how stride-2 layers become convolutions (export/rewrite.py FORMS)
     recalibrate_bn: int = 0  # recompute BatchNorm statistics from this many batches of 64 latents first
-    license: str | None = None  # the model card's license id (mit, apache-2.0, ...)
+    license: str | None = None  # the model card's license id (mit, apache-2.0, ...); None: "other", not stated
     repo_id: str | None = None  # the Hub repository the card's examples name
     force: bool = False  # replace the export `outdir` already holds
 

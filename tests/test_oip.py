@@ -300,6 +300,16 @@ def test_ray_serve_replicas_answer_both_apis_with_the_same_pixels(onnx_model, g,
             oip_ok = list(pool.map(infer, range(16)))
         assert all(status == 200 for status, _ in pages) and all(oip_ok)
         assert [body for _, body in pages] == [page(local.server_address[1], i)[1] for i in range(16)]
+        root_dir = Path(__file__).resolve().parents[1]  # the documented client script and the load tool, as for local
+        script = [sys.executable, str(root_dir / "docs" / "examples" / "oip_client.py"), f"127.0.0.1:{port}"]
+        r = subprocess.run([*script, "--seeds", "0-9", "--out", str(tmp_path / "ray.png")], capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        from dcgan_runtime.cli import main as dcgan
+
+        load = ["bench", "--server", f"http://127.0.0.1:{port}", "--concurrency", "1,4", "--batch-sizes", "2"]
+        assert dcgan([*load, "--seconds", "0.5"]) == 0
+        assert httpclient.InferenceServerClient(f"127.0.0.1:{port}").get_model_config("dcgan")["max_batch_size"] == 256
         local.shutdown()
         thread.join(10)
         local.server_close()
