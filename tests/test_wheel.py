@@ -28,7 +28,7 @@ from benchmarks.load import free_port, wait_ready
 from dcgan_runtime import Generator
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRAS = ("cpu", "serve")
+EXTRAS = ("cpu", "serve", "grpc")
 
 
 def checkout_files() -> list[str]:
@@ -148,10 +148,10 @@ def test_every_command_runs_from_the_installed_wheel(venv, exported, tmp_path):
 
 def test_serve_from_the_installed_wheel_answers_the_inference_protocol(venv, exported, tmp_path):
     model = str(exported / "generator.onnx")
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     env = {"PATH": f"{venv}:/usr/bin:/bin", "HOME": str(tmp_path), "DCGAN_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen(
-        ["dcgan", "serve", model, "--port", str(port), "--threads", "1", "-q"],
+        ["dcgan", "serve", model, "--port", str(port), "--grpc-port", str(grpc_port), "--threads", "1", "-q"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -172,6 +172,13 @@ def test_serve_from_the_installed_wheel_answers_the_inference_protocol(venv, exp
         g = Generator.load(model, device="cpu")
         want = g.decode(g.latents(seeds=[3, 4]), output="float")
         assert np.array_equal(np.asarray(out["data"], np.float32).reshape(out["shape"]), want)
+        load = ["--concurrency", "2", "--batch-sizes", "1", "--seconds", "0.3", "--json"]
+        report = json.loads(
+            run(venv, tmp_path, "dcgan", "bench", "--server", f"grpc://127.0.0.1:{grpc_port}", *load).stdout
+        )
+        assert report["results"][0]["errors"] == 0 and report["results"][0]["requests"] > 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            assert b"dcgan_images_generated_total" in r.read()
     finally:
         proc.terminate()
         proc.wait(30)
