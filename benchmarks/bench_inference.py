@@ -51,6 +51,32 @@ def test_openvino_cpu(benchmark, model_dir, batch_size, rounds):
     measure(benchmark, request.infer, {0: z}, rounds=rounds)
 
 
+def test_openvino_default_cpu(benchmark, model_dir, batch_size, rounds):
+    """OpenVINO on the same .onnx with its own default precision (bf16 on CPUs with AMX or AVX512-BF16)."""
+    ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'dcgan[bench]')")
+    core = ov.Core()
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": THREADS}
+    compiled = core.compile_model(core.read_model(str(model_dir / "export" / "generator.onnx")), "CPU", config)
+    runs = str(compiled.get_property("INFERENCE_PRECISION_HINT")).split("'")[1]
+    request = compiled.create_infer_request()
+    z = latents(batch_size)
+    record(benchmark, f"OpenVINO CPU, its default ({runs})", batch_size, f"openvino {ov.__version__.split('-')[0]}")
+    measure(benchmark, request.infer, {0: z}, rounds=rounds)
+
+
+def test_bf16_cpu(benchmark, model_dir, batch_size, rounds):
+    """The runtime's bf16 file on OpenVINO (precision="bf16"), where the CPU has AMX or AVX512-BF16."""
+    from dcgan_runtime import Generator
+    from dcgan_runtime.engine.openvino_cpu import unavailable
+
+    if (why := unavailable()) is not None:
+        pytest.skip(why)
+    g = Generator.load(model_dir / "export", precision="bf16", device="cpu", threads=THREADS)
+    z = latents(batch_size)
+    record(benchmark, "dcgan_runtime bf16 (OpenVINO CPU)", batch_size, g.providers[0])
+    measure(benchmark, g.decode, z, output="float", batch_size=batch_size, rounds=rounds)
+
+
 def test_onnxruntime_int8_cpu(benchmark, model_dir, batch_size, rounds):
     from dcgan_runtime import Generator
 

@@ -95,9 +95,9 @@ def classic_model(root: Path, formats: tuple[str, ...] = ()) -> tuple[Path, torc
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
-    """The classic generator's folder: g.pt and export/ (fp32, fp16, int8)."""
+    """The classic generator's folder: g.pt and export/ (fp32, fp16, int8, bf16)."""
     root = tmp_path_factory.mktemp("bench")
-    classic_model(root, ("--fp16", "--int8"))
+    classic_model(root, ("--fp16", "--int8", "--bf16"))
     return root
 
 
