@@ -29,7 +29,7 @@ def main(export_dir: str, checkpoint: str) -> int:
     state = load_checkpoint(checkpoint)
     cfg = TrainConfig.from_dict(state["config"])
     g = build_generator(cfg)
-    g.load_state_dict(state["generator"])
+    g.load_state_dict(state.get("generator_ema", state["generator"]))  # what export ships
     g.eval()
     z = latents_from_seeds(range(64), cfg.nz).reshape(64, cfg.nz, 1, 1)
     with torch.no_grad():

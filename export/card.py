@@ -33,7 +33,7 @@ def quality(source: Path, state: dict[str, Any]) -> dict[str, Any]:
     else the checkpoint's own record), and this checkpoint's own SWD where it was scored."""
     step = int(state["step"])
     best = state.get("best_swd")
-    found: dict[str, Any] = {"step": step, "best_swd": None, "best_step": None, "swd": None}
+    found: dict[str, Any] = {"step": step, "best_swd": None, "best_step": None, "swd": None, "swd_floor": None}
     if isinstance(best, (int, float)) and math.isfinite(best):
         found["best_swd"] = round(float(best), 2)
     run = source if source.is_dir() else source.parent.parent
@@ -46,6 +46,8 @@ def quality(source: Path, state: dict[str, Any]) -> dict[str, Any]:
         top = min(scored, key=lambda r: r["swd"])
         found["best_swd"], found["best_step"] = round(float(top["swd"]), 2), int(top["step"])
         found["swd"] = next((round(float(r["swd"]), 2) for r in scored if r["step"] == step), None)
+    floors = [r["swd_floor"] for r in scored if isinstance(r.get("swd_floor"), (int, float))]
+    found["swd_floor"] = round(float(floors[-1]), 2) if floors else None
     return found
 
 
@@ -206,6 +208,12 @@ def _quality(found: dict[str, Any]) -> list[str]:
             "Sliced Wasserstein distance (x1e3, lower is better) between 256 samples and 256 training images, "
             f"as training logged it: best {found['best_swd']}{at}{own}."
         )
+        if found["swd_floor"] is not None:
+            lines.append(
+                f"The same distance between those 256 training images and 256 others of the set, the floor a "
+                f"generator that drew the data itself would reach: {found['swd_floor']} "
+                f"(best / floor: {found['best_swd'] / max(found['swd_floor'], 1e-9):.1f}x)."
+            )
     return lines
 
 

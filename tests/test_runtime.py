@@ -64,7 +64,7 @@ def test_batching_never_changes_results(g):
 def test_decode_matches_the_pytorch_twin(g, tiny_run):
     state = load_checkpoint(tiny_run / "checkpoints" / "last.pt")
     twin = TorchGenerator(100, 8, 3, 32)
-    twin.load_state_dict(state["generator"])
+    twin.load_state_dict(state["generator_ema"])  # what export ships: the run's average of G
     z = g.latents(64, seed=9)
     with torch.no_grad():
         want = twin.eval()(torch.from_numpy(z).view(64, 100, 1, 1)).numpy()

@@ -166,6 +166,7 @@ def training_state(
     device: torch.device,
     precision: str,
     watch: dict[str, Any],
+    g_ema: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Everything `--resume` needs to continue bit for bit (the plain modules, not DDP wrappers)."""
     return {
@@ -180,6 +181,7 @@ def training_state(
             "images": images,
         },
         "generator": g.state_dict(),
+        **({"generator_ema": g_ema.state_dict()} if g_ema is not None else {}),
         "discriminator": d.state_dict(),
         "optim": optim,
         "rng": {
@@ -210,6 +212,8 @@ def _checked_generator(state: dict[str, Any], where: str) -> tuple[TrainConfig, 
         raise CheckpointError(f"{where!r} has step {step!r}, expected an integer >= 0")
     g = build_generator(cfg)
     _check_weights(state.get("generator"), g, "generator", where)
+    if "generator_ema" in state:
+        _check_weights(state["generator_ema"], g, "generator average", where)
     return cfg, g
 
 
@@ -242,11 +246,12 @@ def check_resumable(state: dict[str, Any], path: Path | str) -> TrainConfig:
 
 
 def load_generator(path: Path) -> tuple[dict[str, Any], TrainConfig, nn.Module]:
-    """A checkpoint file or run directory -> (state, config, generator with its weights)."""
+    """A checkpoint file or run directory -> (state, config, generator with its weights): the moving
+    average of G where the run kept one (what its samples and SWD showed), else the raw G."""
     path = resolve_checkpoint(path)
     state = load_checkpoint(path)
     cfg, g = _checked_generator(state, str(path))
-    g.load_state_dict(state["generator"])
+    g.load_state_dict(state.get("generator_ema", state["generator"]))
     return state, cfg, g
 
 
@@ -265,18 +270,21 @@ def _check_weights(weights: Any, model: nn.Module, what: str, where: str) -> Non
         )
 
 
-def restore_weights(state: dict[str, Any], g: nn.Module, d: nn.Module, step_fn: GANStep) -> None:
-    """Both networks' weights and both optimisers' states from a `training_state` (what a rewind takes)."""
+def restore_weights(state: dict[str, Any], g: nn.Module, d: nn.Module, step_fn: GANStep, ema: Any = None) -> None:
+    """Both networks' weights, both optimisers' states and G's average (where kept) from a `training_state`
+    (what a rewind takes); a state saved before averages existed starts the average from its G."""
     g.load_state_dict(state["generator"])
     d.load_state_dict(state["discriminator"])
     step_fn.load_state_dict(state["optim"])
+    if ema is not None:
+        ema.load_state_dict(state.get("generator_ema", state["generator"]))
 
 
 def restore_training(
-    state: dict[str, Any], g: nn.Module, d: nn.Module, step_fn: GANStep, device: torch.device
+    state: dict[str, Any], g: nn.Module, d: nn.Module, step_fn: GANStep, device: torch.device, ema: Any = None
 ) -> tuple[int, float]:
-    """Load a `training_state` back into the models, optimisers and RNGs; return (step, best_swd)."""
-    restore_weights(state, g, d, step_fn)
+    """Load a `training_state` back into the models, optimisers, G's average and RNGs; return (step, best_swd)."""
+    restore_weights(state, g, d, step_fn, ema)
     torch.set_rng_state(state["rng"]["torch"])
     if device.type == "cuda" and state["rng"].get("cuda"):
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])

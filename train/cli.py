@@ -90,6 +90,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a("--label-smoothing", type=float, help="one-sided: D's target for real images is 1 - this (e.g. 0.1)")
     a("--instance-noise", type=float, help="std of noise on D's inputs, annealed to 0 over the run (e.g. 0.1)")
     a("--lr-d", type=float, help="D's learning rate (default: --lr; two time scales when they differ)")
+    a(
+        "--ema-images",
+        type=int_in(0, 10**9),
+        help=f"half-life, in training images, of the moving average of G that samples, SWD, best.pt and the "
+        f"export use (default {d.ema_images:,}; 0: the raw G)",
+    )
+    a(
+        "--ema-rampup",
+        type=float,
+        help=f"the average's half-life is at most this share of the images seen so far (default {d.ema_rampup})",
+    )
     a("--device", choices=("auto", "cpu", "cuda"), help="default auto (CUDA if usable)")
     a("--precision", choices=("auto", "bf16", "fp32"), help="default auto: bf16 where the CPU has it, AMP on CUDA")
     a("--threads", type=int_in(1, LIMITS["threads"]), help="CPU threads (default: torch's choice)")

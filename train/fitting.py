@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import shutil
 import signal
 import sys
@@ -30,6 +31,7 @@ from train import artifacts, conv_path, distributed, preflight, recipes
 from train.checkpoint import load_latest_good, restore_training
 from train.config import TrainConfig
 from train.data import load_dataset
+from train.ema import EMA
 from train.model import build_models, count_params
 from train.preflight import check_fresh_out, check_same_data, check_sizes, flag, steps_plan
 from train.run import REWINDS, Run, check_finite_weights
@@ -171,20 +173,23 @@ def setup(config: TrainConfig, out: Path, resume: bool, dry_run: bool, explicit:
         )
     layout = torch.channels_last if execution.channels_last else torch.contiguous_format
     g, d = (m.to(execution.device, memory_format=layout) for m in (g, d))
+    ema = EMA(g, cfg.ema_images, cfg.ema_rampup, cfg.batch_size) if cfg.ema_images else None
     if world.size > 1:
         g, d = (distributed.wrap(m, world, cfg.sync_bn) for m in (g, d))
     step_fn = GANStep(g, d, cfg, execution, world.part(cfg.batch_size))
     step, best_swd, watch, rewinds = (0, float("inf"), Watch(), 0)
     if state:  # every rank loads the same state into the plain modules (DDP's own parameters, in place)
         gm, dm = distributed.unwrap(g), distributed.unwrap(d)
-        step, best_swd = restore_training(state, gm, dm, step_fn, execution.device)
+        step, best_swd = restore_training(state, gm, dm, step_fn, execution.device, ema)
         if "watch" in state:
             watch.load_state_dict(state["watch"])
             rewinds = int(state["watch"]["rewinds"])
         if world.is_main:
             artifacts.truncate_metrics(out / "metrics.jsonl", step)
     sampler = Sampler(data.images, cfg.nz, cfg.seed, execution.device, out / "samples", best_swd)
-    return Run(out, cfg, data, per_epoch, total, execution, world, g, d, step_fn, sampler, watch, step, rewinds)
+    return Run(
+        out, cfg, data, per_epoch, total, execution, world, g, d, step_fn, sampler, watch, step, rewinds, ema=ema
+    )
 
 
 def loop(run: Run, quiet: bool) -> int:
@@ -205,11 +210,12 @@ def loop(run: Run, quiet: bool) -> int:
             f"G {count_params(gm):,} params, D {count_params(distributed.unwrap(run.d)):,}; {recipes.describe(cfg)}; "
             f"{run.execution.device} {run.execution.precision} ({run.execution.conv_path}), "
             f"{torch.get_num_threads()} threads; "
-            f"steps {run.step}->{run.total} ({run.per_epoch}/epoch){ranks}",
+            f"steps {run.step}->{run.total} ({run.per_epoch}/epoch){ranks}; "
+            f"SWD floor (real vs real) {run.sampler.floor:.1f}",
             file=sys.stderr,
         )
     if run.step == 0 and world.is_main:
-        run.sampler(gm, 0)
+        run.sampler(run.shown(), 0)
     bar = None
     if not quiet and world.is_main:
         from tqdm import tqdm
@@ -286,14 +292,16 @@ def log_step(run: Run, row: dict, metrics_file: IO[str], bar, quiet: bool) -> No
     """Rank 0's bookkeeping after a step: samples and SWD (best.pt), metrics.jsonl, progress, checkpoints."""
     step, cfg = run.step, run.cfg
     if step % cfg.sample_every == 0 or step == run.total:
-        row["swd"] = run.sampler(distributed.unwrap(run.g), step)
+        row["swd"] = run.sampler(run.shown(), step)
         row["spread"] = run.sampler.last_spread
+        row["swd_floor"] = run.sampler.floor if math.isfinite(run.sampler.floor) else None
         if run.sampler.improves(row["swd"]):  # keep the best model: late mode collapse cannot cost it
             run.save(best=True)
         if quiet:
             print(
                 f"step {step}/{run.total} loss_d {row['loss_d']:.3f} loss_g {row['loss_g']:.3f} "
-                f"D(x) {row['d_x']:.2f} D(G(z)) {row['d_g_z']:.2f} SWD {row['swd']:.1f} (best {run.sampler.best:.1f}) "
+                f"D(x) {row['d_x']:.2f} D(G(z)) {row['d_g_z']:.2f} SWD {row['swd']:.1f} (best {run.sampler.best:.1f}, "
+                f"real vs real {run.sampler.floor:.1f}) "
                 + (f"augment p {row['augment_p']:.2f} " if "augment_p" in row else "")
                 + f"{row['images_per_s']} img/s",
                 file=sys.stderr,

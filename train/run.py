@@ -16,6 +16,7 @@ from train import artifacts, distributed
 from train.checkpoint import load_checkpoint, restore_weights, save_checkpoint, training_state
 from train.config import TrainConfig
 from train.data import Dataset, to_model_range
+from train.ema import EMA
 from train.sampling import Sampler
 from train.step import Execution, GANStep
 from train.watch import Failure, Watch
@@ -56,6 +57,7 @@ class Run:
     step: int = 0
     rewinds: int = 0  # --on-collapse rewind: how many so far
     failed: Failure | None = None  # set when --on-collapse stops the run
+    ema: EMA | None = None  # the average of G that samples and exports use (None: --ema-images 0)
 
     @property
     def checkpoints(self) -> Path:
@@ -77,6 +79,7 @@ class Run:
             device=self.execution.device,
             precision=self.execution.precision,
             watch={**self.watch.state_dict(), "rewinds": self.rewinds},
+            g_ema=self.ema.calibrate() if self.ema is not None else None,
         )
         if best:
             save_checkpoint(self.checkpoints / "best.pt", state)
@@ -92,7 +95,7 @@ class Run:
         data order and RNG go on. Returns what it did, for the log."""
         state = load_checkpoint(self.checkpoints / "best.pt")
         halved = [group["lr"] * 0.5 for group in self.step_fn.opt_d.param_groups]  # of the rate now, not best.pt's
-        restore_weights(state, distributed.unwrap(self.g), distributed.unwrap(self.d), self.step_fn)
+        restore_weights(state, distributed.unwrap(self.g), distributed.unwrap(self.d), self.step_fn, self.ema)
         for group, lr in zip(self.step_fn.opt_d.param_groups, halved):
             group["lr"] = lr
         self.watch, self.rewinds = Watch(), self.rewinds + 1
@@ -121,4 +124,11 @@ class Run:
             raise FloatingPointError(f"non-finite loss at step {self.step + 1}: {m}")
         if self.step_fn.adaptive:  # every rank moves p by the same (global) number
             self.step_fn.adaptive.observe(m["d_x_sign"])
+        if self.ema is not None:  # every rank: G's weights are the same on all of them
+            self.ema.update(distributed.unwrap(self.g), (self.step + 1) * cfg.batch_size)
         return m
+
+    def shown(self) -> nn.Module:
+        """The generator that samples, the SWD and checkpoints' export weights come from: G's average
+        (its BatchNorm statistics recomputed), else G itself."""
+        return self.ema.calibrate() if self.ema is not None else distributed.unwrap(self.g)

@@ -4,7 +4,9 @@ Every `--sample-every` steps the eval-mode generator draws seeds 0-63 (the image
 --seeds 0-63` makes from the export) into `samples/stepNNNNNN.png`, and 256 samples are scored by
 SWD against 256 real images; a new best score saves `best.pt`, so late mode collapse cannot cost
 the best model. The grid's spread (its images' mean distance to their mean image, over the same of
-64 real images) falls towards 0 when the samples collapse into one.
+64 real images) falls towards 0 when the samples collapse into one. The floor (`floor`): the same
+SWD between the scored real images and as many other real ones, measured once per run, is what a
+generator that drew the data itself would score; a run reads its SWD against it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from train.swd import pixels, swd
 
 SAMPLE_SEEDS = range(64)  # the fixed-noise grid shows seeds 0-63
 SWD_IMAGES = 256  # generated and real images behind the SWD that picks checkpoints/best.pt
+FLOOR_MIN = 32  # fewer real images than SWD_IMAGES + this leave no floor to measure (nan)
 
 
 class Sampler:
@@ -41,7 +44,11 @@ class Sampler:
         best: float = float("inf"),
     ):
         n = min(SWD_IMAGES, len(real))
-        self.real = real[np.random.RandomState([seed, 7]).permutation(len(real))[:n]].numpy()
+        order = np.random.RandomState([seed, 7]).permutation(len(real))
+        self.real = real[order[:n]].numpy()
+        # the floor: the same SWD between the scored real images and as many others, drawn from the rest
+        other = real[order[n : 2 * n]].numpy()
+        self.floor = swd(other, self.real[: len(other)])["mean"] if len(other) >= FLOOR_MIN else float("nan")
         self.z = artifacts.fixed_latents(range(max(n, len(SAMPLE_SEEDS))), nz).to(device)
         self.samples_dir, self.best = samples_dir, best
         self.real_spread = spread(self.real[: len(SAMPLE_SEEDS)])
