@@ -64,6 +64,8 @@ def recipe_line(meta: Metadata) -> str:
         f"one-sided label smoothing {cfg['label_smoothing']}" if cfg.get("label_smoothing") else "",
         f"instance noise {cfg['instance_noise']}" if cfg.get("instance_noise") else "",
         f"D's learning rate {cfg['lr_d']}" if cfg.get("lr_d") else "",
+        f"R1 penalty {cfg['r1']}" if cfg.get("r1") else "",
+        f"G's moving average (half-life {cfg['ema_images']:,} images)" if cfg.get("ema_images") else "",
     ]
     shown = ", ".join(o for o in options if o)
     return f"Trained with {RECIPE_TITLES[recipe]}" + (f": {shown}." if shown else ".")

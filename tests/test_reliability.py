@@ -17,7 +17,9 @@ STEPS = ["--max-steps", "240", "--checkpoint-every", "5", "--sample-every", "100
 
 
 def weights(run):
-    return load_checkpoint(run / "checkpoints" / "last.pt")["generator"]
+    """G's weights and its moving average's (both must resume bit for bit)."""
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    return {**state["generator"], **{f"ema.{k}": v for k, v in state["generator_ema"].items()}}
 
 
 def start(out, *extra):

@@ -56,13 +56,17 @@ def test_dry_run_on_real_twemoji(tmp_path):
 
 def test_checkpoint_holds_everything(tiny_run):
     state = load_checkpoint(tiny_run / "checkpoints" / "last.pt")
-    assert {"generator", "discriminator", "optim", "rng", "config", "step", "data_order"} <= set(state)
+    assert {"generator", "generator_ema", "discriminator", "optim", "rng", "config", "step", "data_order"} <= set(state)
+    g, ema = state["generator"], state["generator_ema"]
+    assert not all(torch.equal(g[k], ema[k]) for k in g if "weight" in k)  # the average lags the trained G
     assert TrainConfig.from_dict(state["config"]).ngf == 8
     assert state["step"] == 4
 
 
 def weights(run):
-    return load_checkpoint(run / "checkpoints" / "last.pt")["generator"]
+    """G's weights and its moving average's (both must resume bit for bit)."""
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    return {**state["generator"], **{f"ema.{k}": v for k, v in state["generator_ema"].items()}}
 
 
 def test_resume_is_exact(tmp_path):

@@ -71,6 +71,41 @@ def test_runaway_quality_is_named():
     assert 1300 <= failures[0].step <= 1400 and "50.0 at step" in failures[0].message
 
 
+def test_saturated_augmentation_is_named_once_and_clears():
+    def rows(start: int, n: int, p: float, d_x: float) -> list[dict]:
+        return [{"step": s, "d_x": d_x, "d_g_z": 0.3, "loss_g": 1.0, "augment_p": p} for s in range(start, start + n)]
+
+    assert replay(rows(1, 400, 0.9, 0.95)) == []  # p high, but not at its cap
+    assert replay(rows(1, 400, 1.0, 0.7)) == []  # at its cap, but D is not winning
+    run = rows(1, 400, 1.0, 0.95) + rows(401, 300, 0.5, 0.6) + rows(701, 400, 1.0, 0.95)
+    failures = replay(run)
+    assert [(f.kind, f.step) for f in failures] == [
+        ("saturated", 200),
+        ("saturated", 880),
+    ]  # 880: p averages 0.95 over 200
+    assert "p averaged 1.00" in failures[0].message and "--lr-d" in failures[0].message
+    assert replay([{k: v for k, v in r.items() if k != "augment_p"} for r in run]) == []  # no adaptive p: no rule
+
+
+def test_r1_penalises_d_and_leaves_the_random_stream_alone():
+    from train.config import TrainConfig
+    from train.model import build_models
+    from train.step import Execution, GANStep
+
+    def step(r1: float) -> tuple[dict, torch.Tensor]:
+        torch.manual_seed(0)
+        cfg = TrainConfig(image_size=32, ngf=8, ndf=8, batch_size=8, r1=r1, augment="color,translation,cutout")
+        g, d = build_models(cfg)
+        out = GANStep(g, d, cfg, Execution(torch.device("cpu"), None))(
+            torch.rand(8, 3, 32, 32) * 2 - 1, torch.randn(8, 100, 1, 1)
+        )
+        return out, torch.rand(1)
+
+    (plain, after_plain), (penalised, after_penalised) = step(0.0), step(10.0)
+    assert penalised["loss_d"] > plain["loss_d"] and penalised["d_x"] == plain["d_x"]  # same D, same images
+    assert torch.equal(after_plain, after_penalised)  # the penalty draws no random numbers: resume stays exact
+
+
 def test_event_lines_replay_as_nothing():
     assert Watch().observe({"step": 5, "event": "d-wins", "message": "x"}) is None
 

@@ -90,6 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a("--label-smoothing", type=float, help="one-sided: D's target for real images is 1 - this (e.g. 0.1)")
     a("--instance-noise", type=float, help="std of noise on D's inputs, annealed to 0 over the run (e.g. 0.1)")
     a("--lr-d", type=float, help="D's learning rate (default: --lr; two time scales when they differ)")
+    a("--r1", type=float, help="R1 gradient penalty on D's real images, weight gamma (default: the recipe's)")
     a(
         "--ema-images",
         type=int_in(0, 10**9),

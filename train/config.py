@@ -66,6 +66,7 @@ class TrainConfig:
     instance_noise: float = 0.0  # std of Gaussian noise on D's inputs, falling linearly to 0 over noise_steps
     noise_steps: int = 2000  # steps over which instance noise anneals to 0 (fixed: resume stays exact)
     lr_d: float = 0.0  # D's learning rate (0: lr): two time scales when they differ
+    r1: float = 0.0  # R1 gradient penalty weight gamma on D's real images (0: none)
     # the average of G that samples, SWD, best.pt and export use (train/ema.py); the raw G trains
     ema_images: int = 10_000  # its half-life in training images (0: no average, the raw G is used)
     ema_rampup: float = 0.05  # the half-life is at most this share of the images seen so far (0: none)
@@ -135,6 +136,8 @@ class TrainConfig:
             problems.append(
                 f"ema_images must be 0 or more and ema_rampup in [0, 1], got {self.ema_images}, {self.ema_rampup}"
             )
+        if not 0 <= self.r1 <= 1000:
+            problems.append(f"r1 must be in [0, 1000] (0: no penalty), got {self.r1}")
         if not 0 <= self.lr_d < 1:
             problems.append(f"lr_d must be in [0, 1) (0: the same as lr), got {self.lr_d}")
         if self.on_collapse not in ON_COLLAPSE:

@@ -210,8 +210,8 @@ def loop(run: Run, quiet: bool) -> int:
             f"G {count_params(gm):,} params, D {count_params(distributed.unwrap(run.d)):,}; {recipes.describe(cfg)}; "
             f"{run.execution.device} {run.execution.precision} ({run.execution.conv_path}), "
             f"{torch.get_num_threads()} threads; "
-            f"steps {run.step}->{run.total} ({run.per_epoch}/epoch){ranks}; "
-            f"SWD floor (real vs real) {run.sampler.floor:.1f}",
+            f"steps {run.step}->{run.total} ({run.per_epoch}/epoch){ranks}; SWD floor (real vs real) "
+            + (f"{run.sampler.floor:.1f}" if math.isfinite(run.sampler.floor) else "not measured: too few images"),
             file=sys.stderr,
         )
     if run.step == 0 and world.is_main:
@@ -300,8 +300,8 @@ def log_step(run: Run, row: dict, metrics_file: IO[str], bar, quiet: bool) -> No
         if quiet:
             print(
                 f"step {step}/{run.total} loss_d {row['loss_d']:.3f} loss_g {row['loss_g']:.3f} "
-                f"D(x) {row['d_x']:.2f} D(G(z)) {row['d_g_z']:.2f} SWD {row['swd']:.1f} (best {run.sampler.best:.1f}, "
-                f"real vs real {run.sampler.floor:.1f}) "
+                f"D(x) {row['d_x']:.2f} D(G(z)) {row['d_g_z']:.2f} SWD {row['swd']:.1f} (best {run.sampler.best:.1f}"
+                + (f", real vs real {run.sampler.floor:.1f}) " if math.isfinite(run.sampler.floor) else ") ")
                 + (f"augment p {row['augment_p']:.2f} " if "augment_p" in row else "")
                 + f"{row['images_per_s']} img/s",
                 file=sys.stderr,

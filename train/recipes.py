@@ -35,6 +35,7 @@ PAPER: dict[str, Any] = {  # Radford et al. 2016: Adam 2e-4 for both networks, n
     "label_smoothing": 0.0,
     "instance_noise": 0.0,
     "lr_d": 0.0,
+    "r1": 0.0,
     "hflip": False,
 }
 SMALL = PAPER | {"augment": "color,translation,cutout", "hflip": True}  # DiffAugment (Zhao et al. 2020) + flips

@@ -98,6 +98,7 @@ class GANStep:
     def __init__(self, g: nn.Module, d: nn.Module, cfg: TrainConfig, execution: Execution, part: slice | None = None):
         self.g, self.d, self.execution = g, d, execution
         self.augment, self.real_label, self.batch = cfg.augment, 1.0 - cfg.label_smoothing, cfg.batch_size
+        self.r1 = cfg.r1
         self.part = part or slice(0, cfg.batch_size)
         self.adaptive = Adaptive(cfg.augment_target, cfg.batch_size) if cfg.augment_target else None
         self.opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
@@ -140,11 +141,17 @@ class GANStep:
         # (1) D: maximise log D(x) + log(1 - D(G(z)))
         with self._autocast():
             fake = self.g(z)
-            out_real = self.d(self._seen_by_d(real, noise)).float()
+            seen = self._seen_by_d(real, noise)
+            if self.r1:  # the gradient penalty needs D's gradient with respect to what it saw
+                seen = seen.detach().requires_grad_(True)
+            out_real = self.d(seen).float()
             out_fake = self.d(self._seen_by_d(fake.detach(), noise)).float()
             loss_d = F.binary_cross_entropy_with_logits(
                 out_real, torch.full_like(out_real, self.real_label)
             ) + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake))
+        if self.r1:  # R1 (Mescheder et al. 2018): gamma / 2 x E||grad_x D(x)||^2 on the real images
+            (grad,) = torch.autograd.grad(out_real.sum(), seen, create_graph=True)
+            loss_d = loss_d + self.r1 / 2 * grad.float().square().sum(dim=(1, 2, 3)).mean()
         self._backward_step(loss_d, self.opt_d)
         # (2) G: maximise log D(G(z)) against the updated D; D's weights need no gradients here, so under
         # DDP this pass goes around the wrapper (nothing of D's to all-reduce)

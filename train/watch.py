@@ -14,6 +14,9 @@ set on logged runs that failed and runs that learned (docs/train.md, "When train
   images') has been under 0.25 at two grids in a row, after step 500: the 64 seeds draw one image.
 - **runaway**: the SWD of the last three grids has each been above twice the best (and the best at
   least 300 steps old): the run learned, then lost it.
+- **saturated** (adaptive augmentation only): the augmentation probability p has averaged 0.95 or more
+  over the last 200 steps while D(x) stays above 0.8: the controller has nowhere left to go, D tells
+  even augmented images apart, and augmentations applied to nearly every image leak into the samples.
 
 Each rule reports once, and again only after it has clearly cleared (D(G(z)) back above 0.1, the
 spread above 0.5, the SWD back under 1.5x its best): a run at the edge is named once, not every step.
@@ -34,18 +37,20 @@ WINDOW = 200  # steps behind the d-wins rule
 D_WINS_FAKE, D_WINS_REAL = 0.05, 0.8  # mean D(G(z)) below, mean D(x) above
 COLLAPSE_SPREAD, COLLAPSE_AFTER, COLLAPSE_GRIDS = 0.25, 500, 2
 RUNAWAY_RATIO, RUNAWAY_GRIDS, RUNAWAY_AGE = 2.0, 3, 300
-CLEARED = {"d-wins": 0.1, "collapse": 0.5, "runaway": 1.5}  # D(G(z)) above, spread above, SWD/best under
+SATURATED_P, SATURATED_REAL = 0.95, 0.8  # mean augment p at least, mean D(x) above, over WINDOW steps
+CLEARED = {"d-wins": 0.1, "collapse": 0.5, "runaway": 1.5, "saturated": 0.8}  # ... p under (saturated)
 
 ADVICE = {
     "d-wins": "try --recipe adaptive or small (DiffAugment: D sees augmented images), or a lower --lr-d",
     "collapse": "try --recipe adaptive or small, or resume from checkpoints/best.pt with a lower --lr",
     "runaway": "export checkpoints/best.pt (kept by SWD); to go on, --on-collapse rewind or a lower --lr-d",
+    "saturated": "try a lower --lr-d (two time scales), or --augment color,translation (cutout leaks first)",
 }
 
 
 @dataclass(frozen=True)
 class Failure:
-    kind: str  # d-wins, collapse or runaway
+    kind: str  # d-wins, collapse, runaway or saturated
     step: int
     message: str  # one line: what happened, in the run's numbers, and what to try
 
@@ -61,6 +66,7 @@ class Watch:
         self.fake: deque[float] = deque(maxlen=WINDOW)
         self.real: deque[float] = deque(maxlen=WINDOW)
         self.loss_g: deque[float] = deque(maxlen=WINDOW)
+        self.p: deque[float] = deque(maxlen=WINDOW)  # adaptive augmentation's probability, where it runs
         self.spreads: deque[float] = deque(maxlen=COLLAPSE_GRIDS)
         self.swds: deque[tuple[int, float]] = deque(maxlen=RUNAWAY_GRIDS)  # the latest grids' (step, SWD)
         self.best: tuple[int, float] | None = None  # the best (step, SWD) before those
@@ -73,6 +79,8 @@ class Watch:
         self.fake.append(float(row["d_g_z"]))
         self.real.append(float(row["d_x"]))
         self.loss_g.append(float(row["loss_g"]))
+        if "augment_p" in row:
+            self.p.append(float(row["augment_p"]))
         if "spread" in row:
             self.spreads.append(float(row["spread"]))
         if "swd" in row:
@@ -82,7 +90,12 @@ class Watch:
             self.swds.append((step, float(row["swd"])))
         self.active -= {kind for kind in self.active if self._cleared(kind)}
         found = None
-        rules = (("d-wins", self._d_wins), ("collapse", self._collapse), ("runaway", self._runaway))
+        rules = (
+            ("d-wins", self._d_wins),
+            ("collapse", self._collapse),
+            ("runaway", self._runaway),
+            ("saturated", self._saturated),
+        )
         for kind, rule in rules:
             message = rule(step)
             if message is not None and kind not in self.active:
@@ -102,6 +115,8 @@ class Watch:
             return sum(self.fake) / len(self.fake) > CLEARED[kind]
         if kind == "collapse":
             return bool(self.spreads) and self.spreads[-1] > CLEARED[kind]
+        if kind == "saturated":
+            return sum(self.p) / max(len(self.p), 1) < CLEARED[kind]
         return self.best is not None and self.swds[-1][1] < CLEARED[kind] * self.best[1]
 
     def _d_wins(self, step: int) -> str | None:
@@ -125,6 +140,18 @@ class Watch:
             f"(under {COLLAPSE_SPREAD} at {COLLAPSE_GRIDS} grids in a row): the seeds draw nearly one image"
         )
 
+    def _saturated(self, step: int) -> str | None:
+        if len(self.p) < WINDOW:
+            return None
+        p, real = sum(self.p) / WINDOW, sum(self.real) / len(self.real)
+        if p < SATURATED_P or real <= SATURATED_REAL:
+            return None
+        return (
+            f"augmentation is saturated by step {step}: its probability p averaged {p:.2f} over {WINDOW} steps "
+            f"while D(x) stayed {real:.2f}: D tells even augmented images apart, and augmentations on nearly "
+            "every image leak into the samples"
+        )
+
     def _runaway(self, step: int) -> str | None:
         if self.best is None or len(self.swds) < RUNAWAY_GRIDS:
             return None
@@ -143,6 +170,7 @@ class Watch:
             "fake": list(self.fake),
             "real": list(self.real),
             "loss_g": list(self.loss_g),
+            "p": list(self.p),
             "spreads": list(self.spreads),
             "swds": [list(s) for s in self.swds],
             "best": list(self.best) if self.best else [],
@@ -153,6 +181,7 @@ class Watch:
         self.fake.extend(float(v) for v in state["fake"])
         self.real.extend(float(v) for v in state["real"])
         self.loss_g.extend(float(v) for v in state["loss_g"])
+        self.p.extend(float(v) for v in state.get("p", []))  # checkpoints before this rule have none
         self.spreads.extend(float(v) for v in state["spreads"])
         self.swds.extend((int(s), float(v)) for s, v in state["swds"])
         self.best = (int(state["best"][0]), float(state["best"][1])) if state["best"] else None
