@@ -295,8 +295,10 @@ def test_the_model_card_names_the_adaptive_recipe():
     line = recipe_line(SimpleNamespace(training_config=cfg))  # type: ignore[arg-type]
     assert (
         line == "Trained with the adaptive recipe: DiffAugment (color,cutout, adaptive to D(x)'s sign mean 0.6), "
-        "horizontal flips."
+        "horizontal flips, G's moving average (half-life 10,000 images)."
     )
+    cfg |= {"r1": 1.0, "ema_images": 0}
+    assert recipe_line(SimpleNamespace(training_config=cfg)).endswith("horizontal flips, R1 penalty 1.0.")  # type: ignore[arg-type]
 
 
 def test_unknown_augment_is_one_clear_error(tmp_path, capsys):
