@@ -44,7 +44,8 @@ ADVICE = {
     "d-wins": "try --recipe adaptive or small (DiffAugment: D sees augmented images), or a lower --lr-d",
     "collapse": "try --recipe adaptive or small, or resume from checkpoints/best.pt with a lower --lr",
     "runaway": "export checkpoints/best.pt (kept by SWD); to go on, --on-collapse rewind or a lower --lr-d",
-    "saturated": "try a lower --lr-d (two time scales), or --augment color,translation (cutout leaks first)",
+    "saturated": "drop the ops that leak (--augment color,translation: cutout's squares show in the samples "
+    "first) or add --r1 1; a lower --lr-d made it worse (docs/train.md)",
 }
 
 
