@@ -5,7 +5,9 @@ and asyncio), model configuration, repository index, statistics, Prometheus /met
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -32,7 +34,7 @@ def g(onnx_model):
 
 @pytest.fixture(scope="module")
 def server(g):
-    s = make_server(g, port=0, quiet=True, grpc_port=0, max_inflight=16)
+    s = make_server(g, port=0, quiet=True, grpc_port=0, max_inflight=64)  # above any test's concurrency
     thread = s.start()
     yield s
     s.shutdown()
@@ -48,6 +50,20 @@ def grpc_url(server):
 @pytest.fixture
 def http_url(server):
     return f"127.0.0.1:{server.server_address[1]}"
+
+
+@contextlib.contextmanager
+def busy(server):
+    """The in-flight cap reached, as by that many requests at once (once the server's own count of the
+    requests just answered is back to 0: it drops after the answer is sent)."""
+    deadline = time.monotonic() + 10
+    while server.app.inflight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.app.inflight = server.app.limits.max_inflight
+    try:
+        yield
+    finally:
+        server.app.inflight = 0
 
 
 def z_input(z: np.ndarray):
@@ -109,13 +125,9 @@ def test_unknown_version_busy_and_oversized_are_not_internal(server, grpc_url):
     with pytest.raises(InferenceServerException) as e:
         c.infer("dcgan", [z_input(z)], model_version="2")
     assert e.value.status() == str(grpc.StatusCode.NOT_FOUND)
-    server.app.inflight = server.app.limits.max_inflight  # the cap reached, as by that many requests at once
-    try:
-        with pytest.raises(InferenceServerException) as e:
-            c.infer("dcgan", [z_input(z)])
-        assert e.value.status() == str(grpc.StatusCode.RESOURCE_EXHAUSTED) and "busy" in e.value.message()
-    finally:
-        server.app.inflight = 0
+    with busy(server), pytest.raises(InferenceServerException) as e:
+        c.infer("dcgan", [z_input(z)])
+    assert e.value.status() == str(grpc.StatusCode.RESOURCE_EXHAUSTED) and "busy" in e.value.message()
     big = np.zeros((2000, 100, 1, 1), np.float32)  # 800 kB is fine, 2 MB + is past the body limit
     with pytest.raises(InferenceServerException) as e:
         c.infer("dcgan", [z_input(np.concatenate([big] * 4))])
@@ -190,11 +202,8 @@ def test_prometheus_metrics_parse_and_count(server, grpc_url, http_url):
     c.infer("dcgan", [z_input(latents_from_seeds(range(6), 100).reshape(6, 100, 1, 1))])
     with pytest.raises(InferenceServerException):
         c.infer("dcgan", [z_input(np.zeros((1, 99, 1, 1), np.float32))])
-    server.app.inflight = server.app.limits.max_inflight  # busy: inference refused, the scrape still answered
-    try:
+    with busy(server):  # inference refused, the scrape still answered
         after = scrape()
-    finally:
-        server.app.inflight = 0
     images = ("dcgan_images_generated_total", ())
     assert after["dcgan_images_generated"][images] - before["dcgan_images_generated"].get(images, 0) == 6
     ok = ("dcgan_requests_total", (("outcome", "success"), ("protocol", "grpc")))
