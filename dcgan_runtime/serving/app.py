@@ -167,17 +167,10 @@ class Guard:
         if scope["path"] == METRICS:  # a scrape is never refused as busy, nor counted as a request
             await self.app(scope, receive, send)
             return
-        if self.inflight >= self.limits.max_inflight:
-            if (protocol := _protocol(scope["path"])) is not None:
-                self.served.stats.request(protocol, "busy", 0.0)
-            await error(
-                503,
-                f"the server is busy ({self.limits.max_inflight} requests in flight): retry shortly",
-                {"Retry-After": "1"},
-            )(scope, receive, send)
+        if (busy := self.busy(_protocol(scope["path"]))) is not None:
+            await error(503, busy, {"Retry-After": "1"})(scope, receive, send)
             return
         self.inflight += 1
-        self.served.stats.inflight.inc()
 
         async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -194,7 +187,15 @@ class Guard:
             await self.app(scope, receive, send_with_headers)
         finally:
             self.inflight -= 1
-            self.served.stats.inflight.dec()
+
+    def busy(self, protocol: str | None) -> str | None:
+        """Why a request is refused when `max_inflight` are being answered (HTTP's 503, gRPC's
+        RESOURCE_EXHAUSTED), counted for an inference `protocol`; None while there is room."""
+        if self.inflight < self.limits.max_inflight:
+            return None
+        if protocol is not None:
+            self.served.stats.request(protocol, "busy", 0.0)
+        return f"the server is busy ({self.limits.max_inflight} requests in flight): retry shortly"
 
     def refusal(self, headers: dict[str, str]) -> Response | None:
         """A 403 for a Host this server does not answer to (DNS rebinding), or a foreign Origin."""
@@ -312,7 +313,7 @@ def create_app(
         if unknown:
             raise ValueError(f"unknown limits {sorted(unknown)}: choose from {sorted(asdict(limits))}")
         limits = Limits(**{**asdict(limits), **limit_overrides})
-    stats = Stats(model_name)
+    stats = Stats()
     served = Served(
         model_name, g.metadata, Batcher(g, limits, stats), limits, stats, serving_config(g, model_name, limits)
     )
@@ -328,7 +329,9 @@ def create_app(
         )
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
-    return Guard(app, allowed_hosts, served)
+    guard = Guard(app, allowed_hosts, served)
+    stats.inflight.set_function(lambda: guard.inflight)  # read at each scrape: nothing to keep in step
+    return guard
 
 
 @dataclass(frozen=True)
@@ -399,9 +402,11 @@ def endpoint(handler: Handler) -> Handler:
     return run
 
 
-def _fixed(body: dict[str, Any]) -> Handler:
+def _answer(fn: Callable[[], Any]) -> Handler:
+    """A route that answers `fn()` as JSON, computed per request (the statistics change; the rest is fixed)."""
+
     async def reply(request: Request) -> Response:
-        return JSONResponse(body)
+        return JSONResponse(fn())
 
     return reply
 
@@ -488,11 +493,11 @@ def _oip_routes(served: Served) -> list[Route]:
         return Response(content, media_type=kind, headers=headers)
 
     routes = [
-        Route("/v2", _fixed(oip.server_metadata()), methods=["GET"]),
-        Route("/v2/health/live", _fixed({"live": True}), methods=["GET"]),
-        Route("/v2/health/ready", _fixed({"ready": True}), methods=["GET"]),
-        Route("/v2/repository/index", _fixed_any(lambda: oip.repository_index(model_name)), methods=["POST"]),
-        Route("/v2/models/stats", _fixed_any(lambda: served.stats.triton(model_name)), methods=["GET"]),
+        Route("/v2", _answer(oip.server_metadata), methods=["GET"]),
+        Route("/v2/health/live", _answer(lambda: {"live": True}), methods=["GET"]),
+        Route("/v2/health/ready", _answer(lambda: {"ready": True}), methods=["GET"]),
+        Route("/v2/repository/index", _answer(lambda: oip.repository_index(model_name)), methods=["POST"]),
+        Route("/v2/models/stats", _answer(lambda: served.stats.triton(model_name)), methods=["GET"]),
     ]
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         routes += [
@@ -503,13 +508,6 @@ def _oip_routes(served: Served) -> list[Route]:
             Route(prefix + "/infer", counted(endpoint(v2_infer), served.stats, "http"), methods=["POST"]),
         ]
     return routes
-
-
-def _fixed_any(fn: Callable[[], Any]) -> Handler:
-    async def reply(request: Request) -> Response:
-        return JSONResponse(fn())
-
-    return reply
 
 
 async def _json(body: dict[str, Any]) -> Response:

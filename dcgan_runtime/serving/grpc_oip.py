@@ -94,14 +94,9 @@ class Service(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
 
     async def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
         guard, stats = self.guard, self.served.stats
-        if guard.inflight >= guard.limits.max_inflight:
-            stats.request("grpc", "busy", 0.0)
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"the server is busy ({guard.limits.max_inflight} requests in flight): retry shortly",
-            )
+        if (busy := guard.busy("grpc")) is not None:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, busy)
         guard.inflight += 1
-        stats.inflight.inc()
         started, outcome = time.perf_counter(), "error"
         try:
             response = await self._infer(request)
@@ -112,7 +107,6 @@ class Service(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
             await context.abort(r.code, str(r))
         finally:
             guard.inflight -= 1
-            stats.inflight.dec()
             stats.request("grpc", outcome, time.perf_counter() - started)
 
     async def _infer(self, request: Any) -> Any:

@@ -7,7 +7,7 @@ call, its batch size and compute time, and per request the time it queued before
 Recording takes a lock for a few additions, never across inference; prometheus_client's own
 metrics are thread-safe. Durations are nanoseconds in the Triton document, seconds in Prometheus.
 
->>> s = Stats("dcgan"); s.batch([0.001], 0.004, 1); s.request("http", "success", 0.006)
+>>> s = Stats(); s.batch([0.001], 0.004, 1); s.request("http", "success", 0.006)
 >>> s.triton("dcgan")["model_stats"][0]["inference_stats"]["success"]["count"]
 1
 """
@@ -45,7 +45,7 @@ class Duration:
 class Stats:
     """The counts behind /v2/models/NAME/stats and /metrics (one instance per app)."""
 
-    def __init__(self, model_name: str) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.success, self.fail, self.queue, self.compute = Duration(), Duration(), Duration(), Duration()
         self.batches: dict[int, Duration] = {}
@@ -68,8 +68,9 @@ class Stats:
             "dcgan_request_seconds", "Inference request wall time", ["protocol"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.batch_size = Histogram("dcgan_batch_size", "Images per model call", buckets=BATCH_BUCKETS, registry=r)
-        self.inflight = Gauge("dcgan_inflight_requests", "Requests being answered now", registry=r)
-        self.model_name = model_name
+        self.inflight = Gauge(  # the app sets its function: the guard's own count, read at each scrape
+            "dcgan_inflight_requests", "Requests being answered now", registry=r
+        )
 
     def batch(self, waits: list[float], compute: float, images: int) -> None:
         """One decode call of `images` images taking `compute` s, for requests that queued `waits` s each."""
