@@ -38,29 +38,21 @@ def test_onnxruntime_plain_cpu(benchmark, model_dir, batch_size, rounds):
     measure(benchmark, session.run, None, {"z": z}, rounds=rounds)
 
 
-def test_openvino_cpu(benchmark, model_dir, batch_size, rounds):
-    """OpenVINO on the same .onnx, fp32 (its default on CPUs with native bf16 would be bf16), latency hint."""
-    ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'dcgan[bench]')")
-    core = ov.Core()
-    model = core.read_model(str(model_dir / "export" / "generator.onnx"))
-    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": THREADS}
-    compiled = core.compile_model(model, "CPU", config)
-    request = compiled.create_infer_request()
-    z = latents(batch_size)
-    record(benchmark, "OpenVINO CPU", batch_size, f"openvino {ov.__version__.split('-')[0]}")
-    measure(benchmark, request.infer, {0: z}, rounds=rounds)
-
-
-def test_openvino_default_cpu(benchmark, model_dir, batch_size, rounds):
-    """OpenVINO on the same .onnx with its own default precision (bf16 on CPUs with AMX or AVX512-BF16)."""
+@pytest.mark.parametrize("hint", ["f32", "default"])
+def test_openvino_cpu(benchmark, model_dir, batch_size, rounds, hint):
+    """OpenVINO on the same .onnx with the latency hint, in fp32 ("OpenVINO CPU") and with its own default
+    precision (bf16 on CPUs with AMX or AVX512-BF16), named with what it ran."""
     ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'dcgan[bench]')")
     core = ov.Core()
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": THREADS}
+    if hint == "f32":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
     compiled = core.compile_model(core.read_model(str(model_dir / "export" / "generator.onnx")), "CPU", config)
     runs = str(compiled.get_property("INFERENCE_PRECISION_HINT")).split("'")[1]
     request = compiled.create_infer_request()
     z = latents(batch_size)
-    record(benchmark, f"OpenVINO CPU, its default ({runs})", batch_size, f"openvino {ov.__version__.split('-')[0]}")
+    name = "OpenVINO CPU" if hint == "f32" else f"OpenVINO CPU, its default ({runs})"
+    record(benchmark, name, batch_size, f"openvino {ov.__version__.split('-')[0]}")
     measure(benchmark, request.infer, {0: z}, rounds=rounds)
 
 

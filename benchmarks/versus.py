@@ -8,9 +8,10 @@ before each block, so one backend's spinning threads do not slow the next); a ba
 the median of its blocks. Every figure is also a share of this machine's fp32 matrix-multiply rate,
 measured in the same run (the fastest call of torch.mm, numpy and a oneDNN 1x1 convolution), and the
 CPU and its flags head the report. dcgan_runtime is tuned on this machine first (not cached).
-OpenVINO runs twice with the latency hint: in fp32, and with its default precision (bf16 on CPUs with
-AMX or AVX512-BF16). Where the CPU has bf16 units, the bf16 matmul rate is measured too, and the
-runtime's bf16 file (`precision="bf16"`) and int8 file run beside the fp32 rows.
+OpenVINO runs twice with the latency hint (`dcgan_runtime.engine.bench.peers`, what `dcgan bench
+--versus` runs too): in fp32, and with its default precision (bf16 on CPUs with AMX or
+AVX512-BF16). Where the CPU has bf16 units, the bf16 matmul rate is measured too, and the runtime's
+bf16 file (`precision="bf16"`) and int8 file run beside the fp32 rows.
 """
 
 from __future__ import annotations
@@ -64,43 +65,28 @@ def fp32_rate(seconds: float = 1.0, dtype: torch.dtype = torch.float32) -> dict[
 
 def backends(onnx: Path, eager: torch.nn.Module, threads: int) -> tuple[dict[str, Callable], str]:
     """name -> fn(z) for every backend that is installed here, and the tuned plan."""
-    import onnxruntime as ort
-
+    from dcgan_runtime.engine.bench import peers
     from dcgan_runtime.engine.openvino_cpu import unavailable
 
     tuned = Generator.load(onnx, device="cpu", threads=threads, tune=False)
     tuned.tune(save=False)
     print(f"tuned plan: {tuned.plan.describe()}", file=sys.stderr)
     built_in = Generator.load(onnx, device="cpu", threads=threads, tune=False)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    plain = ort.InferenceSession(str(onnx), so, ["CPUExecutionProvider"])
     out: dict[str, Callable] = {
         "dcgan_runtime, tuned": lambda z: tuned.decode(z.reshape(len(z), -1), output="float", batch_size=4096),
         "dcgan_runtime, built-in plan": lambda z: built_in.decode(
             z.reshape(len(z), -1), output="float", batch_size=4096
         ),
-        "onnxruntime, plain session": lambda z: plain.run(None, {"z": z})[0],
+        **peers(onnx, threads),  # plain onnxruntime, OpenVINO fp32 and default: dcgan bench --versus's peers
     }
+    if not any(name.startswith("OpenVINO") for name in out):
+        print("OpenVINO is not installed (pip install 'dcgan[bench]'): no OpenVINO rows", file=sys.stderr)
     for precision in ("int8", "bf16"):
         if precision == "bf16" and unavailable() is not None:
             print(f"no dcgan_runtime bf16 row: {unavailable()}", file=sys.stderr)
             continue
         g = Generator.load(onnx.parent, device="cpu", threads=threads, precision=precision)
         out[f"dcgan_runtime {precision}"] = functools.partial(_decode, g)
-    try:
-        import openvino as ov
-
-        core = ov.Core()
-        for name, hint in (("OpenVINO fp32", {"INFERENCE_PRECISION_HINT": "f32"}), ("OpenVINO default", {})):
-            config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, **hint}
-            compiled = core.compile_model(core.read_model(str(onnx)), "CPU", config)
-            precision = str(compiled.get_property("INFERENCE_PRECISION_HINT")).split("'")[1]
-            out[f"{name} ({precision})" if name.endswith("default") else name] = functools.partial(
-                _infer, compiled.create_infer_request()
-            )
-    except ImportError:
-        print("OpenVINO is not installed (pip install 'dcgan[bench]'): no OpenVINO column", file=sys.stderr)
     compiled = torch.compile(eager, dynamic=False)
 
     def run_compiled(z: np.ndarray) -> np.ndarray:
@@ -113,10 +99,6 @@ def backends(onnx: Path, eager: torch.nn.Module, threads: int) -> tuple[dict[str
 
 def _decode(g: Generator, z: np.ndarray) -> np.ndarray:
     return g.decode(z.reshape(len(z), -1), output="float", batch_size=4096)
-
-
-def _infer(request: object, z: np.ndarray) -> np.ndarray:
-    return request.infer({0: z})[0]  # type: ignore[attr-defined]
 
 
 def measure(fns: dict[str, Callable], sizes: list[int], seconds: float, rounds: int = 5) -> dict[str, dict[int, float]]:
