@@ -37,6 +37,7 @@ class EMA:
     def __init__(self, g: nn.Module, half_life: int, rampup: float, batch: int) -> None:
         self.model = copy.deepcopy(g).eval().requires_grad_(False)
         self.half_life, self.rampup, self.batch = half_life, rampup, batch
+        self._calibrated = False  # the statistics fit the weights as they are (a grid and a save share them)
 
     def beta(self, images: int) -> float:
         """How much of the average stays, after `images` training images have been seen."""
@@ -49,10 +50,14 @@ class EMA:
         weight = 1.0 - self.beta(images)
         for mine, theirs in zip(self.model.parameters(), g.parameters()):
             mine.lerp_(theirs.detach().to(mine.dtype), weight)
+        self._calibrated = False
 
     @torch.no_grad()
     def calibrate(self) -> nn.Module:
-        """Recompute the average's BatchNorm statistics on fixed latents; returns the model (eval mode)."""
+        """Recompute the average's BatchNorm statistics on fixed latents (once per weights: they depend on
+        nothing else); returns the model (eval mode)."""
+        if self._calibrated:
+            return self.model.eval()
         norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         momenta = [m.momentum for m in norms]
         for m in norms:
@@ -66,6 +71,7 @@ class EMA:
             self.model(torch.randn(CALIBRATION_BATCH, nz, 1, 1, generator=rng).to(device))
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
+        self._calibrated = True
         return self.model.eval()
 
     def state_dict(self) -> dict[str, Any]:
@@ -73,3 +79,4 @@ class EMA:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state)
+        self._calibrated = False

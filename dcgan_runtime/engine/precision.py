@@ -128,16 +128,19 @@ def cache_key(folder: Path, threads: int) -> dict[str, Any]:
 
 
 def _file(key: dict[str, Any]) -> Path:
-    return tune.cache_file(key).with_name("precision-" + tune.cache_file(key).name)
+    """Beside the plans in the tuning cache, named by the same hash of its key."""
+    plan = tune.cache_file(key)
+    return plan.with_name("precision-" + plan.name)
 
 
 def cached(folder: Path, threads: int) -> str:
     """The precision `dcgan tune --precision auto` chose for `folder` on this machine, else fp32 (logged)."""
     key = cache_key(folder, threads)
+    path = _file(key)
     try:
-        data = files.read_json(_file(key))
+        data = files.read_json(path)
         if isinstance(data, dict) and data.get("key") == key and data.get("precision") in CANDIDATES:
-            log.info("precision auto: %s, as measured on this machine (%s)", data["precision"], _file(key))
+            log.info("precision auto: %s, as measured on this machine (%s)", data["precision"], path)
             return str(data["precision"])
     except (OSError, ValueError):
         pass
