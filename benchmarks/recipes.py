@@ -11,9 +11,14 @@ twemoji-default (the same at the training defaults: widths 64/64, batch 128; abo
 fmnist2k / fmnist5k (seeded subsets of Fashion-MNIST's training split, 32 px grey), faces (the 204
 London faces, 64 px); toyfaces10k is the demo's data (10,000 built-in toy faces, 64 px), no download.
 
+twemoji-half is the default run at half width (widths 32/32, batch 128). `--check` is the small-data
+bar: each run's best SWD in its training log under 40, its last logged SWD within 1.2x of that best,
+and the log stating the real-vs-real floor; it exits 1 naming the runs that miss it.
+
 examples:
   python -m benchmarks.recipes         # every set x every recipe (hours: 4 to 30 min a run, 2 cores)
   python -m benchmarks.recipes --sets twemoji-default --recipes paper,small --steps 3000
+  python -m benchmarks.recipes --sets twemoji-half --recipes adaptive,adaptive-seed1 --steps 1500 --check
 """
 
 from __future__ import annotations
@@ -43,23 +48,27 @@ RECIPES = {  # name -> the flags that make it (each option alone on top of the p
     "small": ["--recipe", "small"],
     "small-noflip": ["--recipe", "small", "--no-hflip"],  # DiffAugment alone: for sets that are not mirror images
     "adaptive": ["--recipe", "adaptive"],  # DiffAugment at a probability that follows D (ADA's heuristic)
+    "adaptive-steady-g": ["--recipe", "adaptive", "--g-lr-max", "1"],  # G's rate not raised when p saturates
     "adaptive-0.8": ["--recipe", "adaptive", "--augment-target", "0.8"],  # augmenting only a D surer than ADA's 0.6
     "paper-rewind": ["--recipe", "paper", "--on-collapse", "rewind"],  # the paper's, rewound when it fails
     # a second seed (weights, noise and data order), for the spread between runs
     "hflip-seed1": ["--recipe", "paper", "--hflip", "--seed", "1"],
     "small-seed1": ["--recipe", "small", "--seed", "1"],
     "adaptive-seed1": ["--recipe", "adaptive", "--seed", "1"],
+    "adaptive-steady-g-seed1": ["--recipe", "adaptive", "--g-lr-max", "1", "--seed", "1"],
     "adaptive-0.8-seed1": ["--recipe", "adaptive", "--augment-target", "0.8", "--seed", "1"],
 }
 # name -> (data path under the shared folder or a subset size, training flags, evaluation data)
 SETS = {
     "twemoji": ("twemoji64", ["--image-size", "64", "--channels", "3", "--ngf", "32", "--ndf", "16"]),
     "twemoji-default": ("twemoji64", ["--batch-size", "128"]),  # a user's default run: widths 64/64, batch 128
+    "twemoji-half": ("twemoji64", ["--ngf", "32", "--ndf", "32", "--batch-size", "128"]),  # the same at half width
     "fmnist2k": (2_000, ["--image-size", "32", "--channels", "1"]),
     "fmnist5k": (5_000, ["--image-size", "32", "--channels", "1"]),
     "faces": ("faces-london/64", ["--image-size", "64", "--channels", "3", "--ngf", "32", "--ndf", "16"]),
     "toyfaces10k": ("toyfaces", ["--num-images", "10000", "--ngf", "32", "--ndf", "16"]),  # the demo's data
 }
+CHECK_BEST, CHECK_LAST = 40.0, 1.2  # --check: best training SWD under this, the last within this of the best
 METRICS = ("swd_x1e3", "ms_ssim", "nn_distance_median", "frechet_distance", "precision", "recall")
 
 
@@ -108,6 +117,7 @@ def run_one(name: str, recipe: str, steps: int, out: Path) -> dict:
         "best_step": best_step,
         "train_swd_best": best_swd,
         "train_swd_last": swds[-1][1],
+        "train_swd_floor": next((r["swd_floor"] for r in steps_rows if "swd_floor" in r), None),
         "d_g_z_last100": round(float(np.mean([r["d_g_z"] for r in steps_rows[-100:]])), 3),
         "images_per_s": round(float(np.median([r["images_per_s"] for r in steps_rows])), 1),
         "wall_s": float((run / "wall_s.txt").read_text()) if (run / "wall_s.txt").exists() else None,
@@ -117,9 +127,22 @@ def run_one(name: str, recipe: str, steps: int, out: Path) -> dict:
     }
 
 
+def misses(r: dict) -> str | None:
+    """Why run `r` misses the --check bar, or None where it meets it."""
+    best, last, floor = r["train_swd_best"], r["train_swd_last"], r.get("train_swd_floor")
+    if floor is None:
+        return "its training log states no real-vs-real floor"
+    if best >= CHECK_BEST:
+        return f"best SWD {best:.1f} is not under {CHECK_BEST:g} (floor {floor:.1f})"
+    if last > CHECK_LAST * best:
+        return f"last SWD {last:.1f} is over {CHECK_LAST:g}x its best, {best:.1f} at step {r['best_step']}"
+    return None
+
+
 def table(results: list[dict]) -> str:
     cols = ["set", "recipe", "swd_x1e3", "precision", "recall", "frechet_distance", "ms_ssim"]
-    cols += ["nn_distance_median", "best_step", "train_swd_last", "d_g_z_last100", "images_per_s"]
+    cols += ["nn_distance_median", "best_step", "train_swd_best", "train_swd_last", "train_swd_floor"]
+    cols += ["d_g_z_last100", "images_per_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in results:
         lines.append("| " + " | ".join("" if r.get(c) is None else str(r[c]) for c in cols) + " |")
@@ -151,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of {','.join(RECIPES)}")
     p.add_argument("--steps", type=int, default=2500, help="training steps per run (default 2500, batch 64)")
     p.add_argument("--out", default="runs/recipes", help="runs, table and pictures (default runs/recipes)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help=f"exit 1 unless every run's best SWD is under {CHECK_BEST:g} "
+        f"and its last within {CHECK_LAST:g}x of it, with the floor logged",
+    )
     a = p.parse_args(argv)
     sets, recipes = a.sets.split(","), a.recipes.split(",")
     unknown = [s for s in sets if s not in SETS] + [r for r in recipes if r not in RECIPES]
@@ -174,6 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write(out / "results.md", table(results).encode())
     grids(results, out)
     print(table(results))
+    if a.check:
+        missed = [
+            f"{r['set']} {r['recipe']}: {misses(r)}" for r in results if (r["set"], r["recipe"]) in mine and misses(r)
+        ]
+        for line in missed:
+            print(f"check: {line}", file=sys.stderr)
+        print(f"check: {len(mine) - len(missed)} of {len(mine)} runs under {CHECK_BEST:g}, last within {CHECK_LAST:g}x")
+        return 1 if missed else 0
     return 0
 
 

@@ -64,6 +64,9 @@ def recipe_line(meta: Metadata) -> str:
         f"one-sided label smoothing {cfg['label_smoothing']}" if cfg.get("label_smoothing") else "",
         f"instance noise {cfg['instance_noise']}" if cfg.get("instance_noise") else "",
         f"D's learning rate {cfg['lr_d']}" if cfg.get("lr_d") else "",
+        f"G's learning rate up to {cfg['g_lr_max']:g}x while D stays ahead of full augmentation"
+        if cfg.get("g_lr_max", 1) > 1
+        else "",
         f"R1 penalty {cfg['r1']}" if cfg.get("r1") else "",
         f"G's moving average (half-life {cfg['ema_images']:,} images)" if cfg.get("ema_images") else "",
     ]

@@ -83,8 +83,16 @@ def test_saturated_augmentation_is_named_once_and_clears():
         ("saturated", 200),
         ("saturated", 880),
     ]  # 880: p averages 0.95 over 200
-    assert "p averaged 1.00" in failures[0].message and "--augment color,translation" in failures[0].message
+    assert "p averaged 1.00" in failures[0].message and "try --g-lr-max 2" in failures[0].message
     assert replay([{k: v for k, v in r.items() if k != "augment_p"} for r in run]) == []  # no adaptive p: no rule
+
+
+def test_saturation_advice_says_whether_the_recipe_answers_it():
+    rows = [{"step": s, "d_x": 0.95, "d_g_z": 0.3, "loss_g": 2.0, "augment_p": 1.0} for s in range(1, 201)]
+    (plain,) = [f for f in map(Watch().observe, rows) if f]
+    (answered,) = [f for f in map(Watch().observe, [r | {"g_lr_scale": 1.3} for r in rows]) if f]
+    assert plain.kind == answered.kind == "saturated"
+    assert "try --g-lr-max 2" in plain.message and "the recipe answers with G's learning rate" in answered.message
 
 
 def test_r1_penalises_d_and_leaves_the_random_stream_alone():
@@ -210,6 +218,81 @@ def test_adaptive_probability_follows_d_and_resumes_mid_interval():
     assert straight.state_dict() == resumed.state_dict() and straight.p == pytest.approx(0.2)
 
 
+def test_past_full_augmentation_the_controller_raises_gs_learning_rate_and_takes_it_back_first():
+    """Where D stays ahead at p = 1, the same level goes on as G's learning-rate scale, capped at
+    g_lr_max; when D falls behind the scale comes down before p does; a state mid-way resumes exactly,
+    and one saved before the stage existed (no "level") still loads."""
+    ada = augment.Adaptive(target=0.6, batch=50, images=1_000, interval=4, g_lr_max=2.0)  # 0.2 every 4 steps
+    for _ in range(4 * 7):
+        ada.observe(0.9)
+    assert (ada.p, ada.g_scale) == (1.0, pytest.approx(1.4))
+    for _ in range(4 * 20):
+        ada.observe(1.0)
+    assert ada.g_scale == 2.0  # the cap
+    for _ in range(4 * 2):
+        ada.observe(0.1)  # D behind: G's lead goes first
+    assert (ada.p, ada.g_scale) == (1.0, pytest.approx(1.6))
+    resumed = augment.Adaptive(0.6, 50, 1_000, 4, g_lr_max=2.0)
+    ada.observe(0.1)
+    resumed.load_state_dict(ada.state_dict())
+    for a in (ada, resumed):
+        for _ in range(4 * 5 - 1):
+            a.observe(0.1)
+    assert ada.state_dict() == resumed.state_dict() and (ada.p, ada.g_scale) == (pytest.approx(0.6), 1.0)
+    plain = augment.Adaptive(0.6, 50, 1_000)  # g_lr_max 1: the first stage alone, as before
+    for _ in range(4 * 20):
+        plain.observe(1.0)
+    assert (plain.p, plain.g_scale) == (1.0, 1.0)
+    plain.load_state_dict({"p": 0.5, "signs": 0.0, "seen": 0})  # a checkpoint from before the stage
+    assert plain.p == 0.5
+    for wrong in ({"p": 1.0, "level": 1.5, "signs": 0.0, "seen": 0}, {"p": 0.5, "level": 0.6, "signs": 0.0, "seen": 0}):
+        with pytest.raises(ValueError, match="not an adaptive augmentation state"):
+            plain.load_state_dict(wrong)  # past this controller's cap; p that is not the level's
+
+
+def test_the_step_runs_g_at_the_controllers_scale_and_resumes_it_exactly():
+    from train.model import build_models
+    from train.step import Execution, GANStep
+
+    cfg = TrainConfig(image_size=32, ngf=8, ndf=8, batch_size=4, augment="color", augment_target=0.6, g_lr_max=2.0)
+    steps = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        g, d = build_models(cfg)
+        steps.append(GANStep(g, d, cfg, Execution(torch.device("cpu"), None)))
+    first, second = steps
+    first.adaptive.level = 1.5
+    second.load_state_dict(first.state_dict())  # what --resume does
+    rows = []
+    for step in (first, second):
+        torch.manual_seed(1)
+        rows.append(step(torch.zeros(4, 3, 32, 32), torch.randn(4, 100, 1, 1)))
+    assert rows[0] == rows[1] and rows[0]["g_lr_scale"] == 1.5
+    assert (
+        first.opt_g.param_groups[0]["lr"] == pytest.approx(1.5 * cfg.lr) and first.opt_d.param_groups[0]["lr"] == cfg.lr
+    )
+    assert all(torch.equal(a, b) for a, b in zip(first.g.state_dict().values(), second.g.state_dict().values()))
+    plain = GANStep(
+        *build_models(cfg.replace(g_lr_max=1.0)), cfg.replace(g_lr_max=1.0), Execution(torch.device("cpu"), None)
+    )
+    assert "g_lr_scale" not in plain(torch.zeros(4, 3, 32, 32), torch.randn(4, 100, 1, 1))
+
+
+def test_gs_learning_rate_cap_is_checked_and_only_the_adaptive_recipe_sets_it():
+    with pytest.raises(ValueError, match=r"g_lr_max must be in \[1, 8\]"):
+        TrainConfig(g_lr_max=0.5)
+    with pytest.raises(
+        ValueError, match=r"g_lr_max must be 1 without adaptive augmentation \(augment_target 0\), got 2.0"
+    ):
+        TrainConfig(g_lr_max=2.0)
+    resolve = recipes.resolve
+    assert resolve(TrainConfig(), images=100, explicit=set()).g_lr_max == 2.0
+    assert resolve(TrainConfig(recipe="small"), images=100, explicit={"recipe"}).g_lr_max == 1.0
+    assert resolve(TrainConfig(augment_target=0.0), images=100, explicit={"augment_target"}).g_lr_max == 1.0
+    cfg = TrainConfig(g_lr_max=3.0, augment_target=0.6)
+    assert resolve(cfg, images=100, explicit={"g_lr_max"}).g_lr_max == 3.0  # typed: it wins
+
+
 @pytest.mark.parametrize(
     "recipe",
     [
@@ -297,7 +380,11 @@ def test_the_model_card_names_the_adaptive_recipe():
         line == "Trained with the adaptive recipe: DiffAugment (color,cutout, adaptive to D(x)'s sign mean 0.6), "
         "horizontal flips, G's moving average (half-life 10,000 images)."
     )
-    cfg |= {"r1": 1.0, "ema_images": 0}
+    cfg |= {"g_lr_max": 2.0}
+    assert "G's learning rate up to 2x while D stays ahead of full augmentation" in recipe_line(
+        SimpleNamespace(training_config=cfg)  # type: ignore[arg-type]
+    )
+    cfg |= {"r1": 1.0, "ema_images": 0, "g_lr_max": 1.0}
     assert recipe_line(SimpleNamespace(training_config=cfg)).endswith("horizontal flips, R1 penalty 1.0.")  # type: ignore[arg-type]
 
 
@@ -310,6 +397,30 @@ def test_unknown_augment_is_one_clear_error(tmp_path, capsys):
     assert "--augment-target adapts DiffAugment's probability, but no --augment ops are on" in capsys.readouterr().err
 
 
+def _scored_run(out, name: str, swds: list[float], floor: float | None = 20.0) -> None:
+    """A run folder as benchmarks.recipes leaves it once trained and scored (what it reads back)."""
+    run = out / name
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").touch()  # trained: not trained again
+    log = [
+        {"step": s, "loss_d": 1.0, "d_g_z": 0.1, "images_per_s": 100.0, "swd": w}
+        | ({"swd_floor": floor} if floor else {})
+        for s, w in zip((1, 2, 3), swds)
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    rows = {
+        k: {"swd_x1e3": {"mean": v}, "ms_ssim": 0.3}
+        for k, v in [
+            ("real vs held-out real (ceiling)", 9.0),
+            ("PyTorch step 3", min(swds) / 10),
+            ("untrained generator (floor)", 2000.0),
+        ]
+    }
+    (run / "eval.json").write_text(json.dumps({"rows": rows}))
+    (run / "samples").mkdir()
+    Image.new("RGB", (8 * 10 + 2, 8 * 10 + 2), "gray").save(run / "samples" / "step000003.png")
+
+
 def test_the_recipes_benchmark_tabulates_runs_and_keeps_earlier_rows(tmp_path, monkeypatch):
     """`python -m benchmarks.recipes` over runs already trained and scored (training and evaluate are
     tested apart): a row each from metrics.jsonl and eval.json, a second call keeps the first's rows,
@@ -319,31 +430,37 @@ def test_the_recipes_benchmark_tabulates_runs_and_keeps_earlier_rows(tmp_path, m
     monkeypatch.setenv("DCGAN_DATA", str(tmp_path))
     out = tmp_path / "runs"
     for recipe, swds in [("paper", [300.0, 200.0, 250.0]), ("small", [300.0, 90.0, 80.0])]:
-        run = out / f"toyfaces10k-{recipe}"
-        (run / "checkpoints").mkdir(parents=True)
-        (run / "checkpoints" / "last.pt").touch()  # trained: not trained again
-        log = [
-            {"step": s, "loss_d": 1.0, "d_g_z": 0.1, "images_per_s": 100.0, "swd": w} for s, w in zip((1, 2, 3), swds)
-        ]
-        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
-        rows = {
-            name: {"swd_x1e3": {"mean": v}, "ms_ssim": 0.3}
-            for name, v in [
-                ("real vs held-out real (ceiling)", 9.0),
-                ("PyTorch step 3", min(swds) / 10),
-                ("untrained generator (floor)", 2000.0),
-            ]
-        }
-        (run / "eval.json").write_text(json.dumps({"rows": rows}))
-        (run / "samples").mkdir()
-        Image.new("RGB", (8 * 10 + 2, 8 * 10 + 2), "gray").save(run / "samples" / "step000003.png")
+        _scored_run(out, f"toyfaces10k-{recipe}", swds)
         assert bench.main(["--sets", "toyfaces10k", "--recipes", recipe, "--out", str(out)]) == 0
     rows = json.loads((out / "results.json").read_text())
     assert [(r["set"], r["recipe"], r["best_step"], r["swd_x1e3"]) for r in rows] == [
         ("toyfaces10k", "paper", 2, 20.0),
         ("toyfaces10k", "small", 3, 8.0),
     ]
-    assert rows[0]["ceiling_swd"] == 9.0 and rows[1]["train_swd_last"] == 80.0
+    assert rows[0]["ceiling_swd"] == 9.0 and rows[1]["train_swd_last"] == 80.0 and rows[1]["train_swd_floor"] == 20.0
     assert (out / "results.md").read_text().count("| toyfaces10k |") == 2
     assert Image.open(out / "toyfaces10k.png").size == (2 * 42 + 8, 42)  # two 4x4 crops side by side
     assert bench.main(["--sets", "nope", "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize(
+    "swds, floor, verdict",
+    [
+        ([100.0, 30.0, 36.0], 20.0, None),  # under 40, the last at exactly 1.2x the best
+        ([100.0, 41.0, 42.0], 20.0, "best SWD 41.0 is not under 40 (floor 20.0)"),
+        ([100.0, 30.0, 36.5], 20.0, "last SWD 36.5 is over 1.2x its best, 30.0 at step 2"),
+        ([100.0, 30.0, 31.0], None, "its training log states no real-vs-real floor"),
+    ],
+)
+def test_the_recipes_check_holds_runs_to_the_small_data_bar(tmp_path, monkeypatch, capsys, swds, floor, verdict):
+    """`--check`: best training SWD under 40, the last within 1.2x of it, the floor in the log; exit 1
+    with one line per run that misses, naming why."""
+    from benchmarks import recipes as bench
+
+    monkeypatch.setenv("DCGAN_DATA", str(tmp_path))
+    _scored_run(tmp_path / "runs", "twemoji-half-adaptive", swds, floor)
+    argv = ["--sets", "twemoji-half", "--recipes", "adaptive", "--out", str(tmp_path / "runs"), "--check"]
+    assert bench.main(argv) == (1 if verdict else 0)
+    out, err = capsys.readouterr()
+    assert f"check: {0 if verdict else 1} of 1 runs under 40, last within 1.2x" in out
+    assert err == (f"check: twemoji-half adaptive: {verdict}\n" if verdict else "")

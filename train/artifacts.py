@@ -71,6 +71,8 @@ def save_loss_curve(metrics: list[dict], path: Path) -> None:
     ax2.plot(steps, [m["d_g_z"] for m in metrics], label="D(G(z))", lw=0.8)
     if all("augment_p" in m for m in metrics):  # adaptive DiffAugment's probability, on the same 0-1 scale
         ax2.plot(steps, [m["augment_p"] for m in metrics], label="augment p", lw=0.8, color="grey")
+    if all("g_lr_scale" in m for m in metrics):  # its second stage: G's learning rate over --lr, less 1
+        ax2.plot(steps, [m["g_lr_scale"] - 1 for m in metrics], label="G lr scale - 1", lw=0.8, color="grey", ls=":")
     ax2.set_ylabel("mean D output")
     for e in events:
         for ax in (ax1, ax2):

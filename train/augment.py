@@ -14,6 +14,9 @@ Adaptive strength (`Adaptive`, after ADA, Karras et al. 2020): each op then acts
 probability p, and p follows how sure D is of the real images, r = E[sign D(x)]: up while r is
 above the target (D is memorising the data), down while it is below. A data set big or easy enough
 that D never overfits keeps p near 0, the paper's recipe; one that D memorises gets p near 1.
+Where D stays ahead even at p = 1 (augmentation saturated), the same controller goes on past 1 and
+raises G's learning rate instead, up to `g_lr_max` times its own (two time scales, G the faster),
+and takes that back first when D falls behind.
 
 >>> torch.manual_seed(0) and None
 >>> x = torch.zeros(4, 3, 16, 16)
@@ -45,18 +48,35 @@ def diff_augment(x: torch.Tensor, policy: str, batch: int, part: slice, p: float
 
 class Adaptive:
     """The augmentation probability p, moved every `interval` steps by `interval` x batch / `images`
-    towards D's real-image sign mean `target` (0.6 in ADA): 0 to 1 in `images` images at most.
+    towards D's real-image sign mean `target` (0.6 in ADA): 0 to 1 in `images` images at most. Past
+    p = 1 the same level becomes G's learning-rate scale, 1 up to `g_lr_max` at the same pace.
 
     >>> ada = Adaptive(target=0.6, batch=64)
     >>> for _ in range(8):
     ...     ada.observe(1.0)  # D sure of every real image: p rises
-    >>> round(ada.p, 4)
-    0.0256
+    >>> round(ada.p, 4), ada.g_scale
+    (0.0256, 1.0)
+    >>> ada = Adaptive(target=0.6, batch=64, g_lr_max=2.0)
+    >>> for _ in range(2_000):
+    ...     ada.observe(1.0)  # D stays sure at full augmentation: G speeds up, to its cap
+    >>> ada.p, ada.g_scale
+    (1.0, 2.0)
     """
 
-    def __init__(self, target: float, batch: int, images: int = 20_000, interval: int = 4):
+    def __init__(self, target: float, batch: int, images: int = 20_000, interval: int = 4, g_lr_max: float = 1.0):
         self.target, self.batch, self.images, self.interval = target, batch, images, interval
-        self.p, self.signs, self.seen = 0.0, 0.0, 0
+        self.g_lr_max = g_lr_max
+        self.level, self.signs, self.seen = 0.0, 0.0, 0  # level: p up to 1, then 1 + G's extra scale
+
+    @property
+    def p(self) -> float:
+        """Each op's probability of acting on an image."""
+        return min(self.level, 1.0)
+
+    @property
+    def g_scale(self) -> float:
+        """G's learning rate over the configured one: above 1 only while D stays ahead at p = 1."""
+        return max(self.level, 1.0)
 
     def observe(self, sign_mean: float) -> None:
         """One step's E[sign D(x)] over the global batch (the ranks' mean)."""
@@ -64,18 +84,21 @@ class Adaptive:
         if self.seen == self.interval:
             step = self.interval * self.batch / self.images
             direction = 1.0 if self.signs / self.seen > self.target else -1.0
-            self.p = min(max(self.p + direction * step, 0.0), 1.0)
+            self.level = min(max(self.level + direction * step, 0.0), max(self.g_lr_max, 1.0))
             self.signs, self.seen = 0.0, 0
 
     def state_dict(self) -> dict[str, float]:
-        return {"p": self.p, "signs": self.signs, "seen": self.seen}
+        return {"p": self.p, "level": self.level, "signs": self.signs, "seen": self.seen}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
-        """Raises KeyError, TypeError or ValueError for a state this class did not write."""
+        """Raises KeyError, TypeError or ValueError for a state this class did not write (one written
+        before G's learning-rate stage existed has no "level": p is all of it)."""
         p, signs, seen = float(state["p"]), float(state["signs"]), state["seen"]
-        if not (0 <= p <= 1 and abs(signs) <= self.interval and isinstance(seen, int) and 0 <= seen < self.interval):
+        level = float(state.get("level", p))
+        fits = 0 <= level <= max(self.g_lr_max, 1.0) and p == min(level, 1.0)
+        if not (fits and abs(signs) <= self.interval and isinstance(seen, int) and 0 <= seen < self.interval):
             raise ValueError(f"not an adaptive augmentation state: {state!r}")
-        self.p, self.signs, self.seen = p, signs, seen
+        self.level, self.signs, self.seen = level, signs, seen
 
 
 def instance_noise(x: torch.Tensor, sigma: float, batch: int, part: slice) -> torch.Tensor:

@@ -233,7 +233,7 @@ def check_resumable(state: dict[str, Any], path: Path | str) -> TrainConfig:
         raise CheckpointError(f"{where!r} has best_swd {best!r}, expected a number")
     if cfg.augment_target:  # adaptive DiffAugment: its probability is part of the exact state
         try:
-            Adaptive(cfg.augment_target, cfg.batch_size).load_state_dict(optim["adaptive"])
+            Adaptive(cfg.augment_target, cfg.batch_size, g_lr_max=cfg.g_lr_max).load_state_dict(optim["adaptive"])
         except (KeyError, TypeError, ValueError):
             raise CheckpointError(f"{where!r} has a missing or damaged adaptive augmentation state") from None
     if "watch" in state:  # checkpoints before train/watch.py have none: the watch starts afresh

@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=RECIPES,
         help=f"paper (Radford et al.), small (DiffAugment + flips; no flips for images that face one way), "
         f"adaptive (small's ops at a probability that follows D), or auto (default): adaptive up to "
-        f"{recipes.SMALL_DATA:,} images, else paper. --hflip and the five flags below override its choices",
+        f"{recipes.SMALL_DATA:,} images, else paper. --hflip and the recipe flags below override its choices",
     )
     a("--augment", help="DiffAugment on D's inputs: comma-separated color,translation,cutout; 'none' for none")
     a(
@@ -86,6 +86,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         help="adaptive DiffAugment: each op's probability rises while E[sign D(x)] is above this (ADA: 0.6); "
         "0 augments every image",
+    )
+    a(
+        "--g-lr-max",
+        type=float,
+        help="adaptive DiffAugment: while D stays ahead at p = 1, G's learning rate rises up to this times --lr "
+        "(the adaptive recipe: 2; 1: never)",
     )
     a("--label-smoothing", type=float, help="one-sided: D's target for real images is 1 - this (e.g. 0.1)")
     a("--instance-noise", type=float, help="std of noise on D's inputs, annealed to 0 over the run (e.g. 0.1)")

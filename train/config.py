@@ -62,6 +62,7 @@ class TrainConfig:
     recipe: str = "auto"  # paper, small, adaptive or auto (adaptive up to recipes.SMALL_DATA images): hflip and below
     augment: str = ""  # DiffAugment for D's inputs, real and fake: comma-separated color,translation,cutout
     augment_target: float = 0.0  # 0: augment every image; else each op's probability p tracks E[sign D(x)] to this
+    g_lr_max: float = 1.0  # adaptive only: while D stays ahead at p = 1, G's learning rate rises up to this x lr
     label_smoothing: float = 0.0  # one-sided: D's target for real images is 1 - this
     instance_noise: float = 0.0  # std of Gaussian noise on D's inputs, falling linearly to 0 over noise_steps
     noise_steps: int = 2000  # steps over which instance noise anneals to 0 (fixed: resume stays exact)
@@ -128,6 +129,13 @@ class TrainConfig:
             problems.append(f"augment must be a comma-separated subset of {','.join(AUGMENTS)}, got {self.augment!r}")
         if not 0 <= self.augment_target < 1:
             problems.append(f"augment_target must be in [0, 1) (0: always, 0.6: adapt), got {self.augment_target}")
+        if not 1 <= self.g_lr_max <= 8:
+            problems.append(f"g_lr_max must be in [1, 8] (1: G's learning rate stays lr), got {self.g_lr_max}")
+        elif self.g_lr_max > 1 and not self.augment_target:
+            problems.append(
+                f"g_lr_max must be 1 without adaptive augmentation (augment_target 0), got {self.g_lr_max}: it raises "
+                "G's learning rate when that augmentation saturates; set --augment-target (e.g. 0.6) or drop --g-lr-max"
+            )
         if not 0 <= self.label_smoothing < 0.5:
             problems.append(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
         if not 0 <= self.instance_noise <= 2:

@@ -303,6 +303,7 @@ def log_step(run: Run, row: dict, metrics_file: IO[str], bar, quiet: bool) -> No
                 f"D(x) {row['d_x']:.2f} D(G(z)) {row['d_g_z']:.2f} SWD {row['swd']:.1f} (best {run.sampler.best:.1f}"
                 + (f", real vs real {run.sampler.floor:.1f}) " if math.isfinite(run.sampler.floor) else ") ")
                 + (f"augment p {row['augment_p']:.2f} " if "augment_p" in row else "")
+                + (f"G lr x{row['g_lr_scale']:.2f} " if "g_lr_scale" in row else "")
                 + f"{row['images_per_s']} img/s",
                 file=sys.stderr,
             )

@@ -33,6 +33,7 @@ MIRROR_MIN = 64  # fewer images than this cannot tell; the recipe's flips stay
 PAPER: dict[str, Any] = {  # Radford et al. 2016: Adam 2e-4 for both networks, no augmentation, hard labels
     "augment": "",
     "augment_target": 0.0,
+    "g_lr_max": 1.0,
     "label_smoothing": 0.0,
     "instance_noise": 0.0,
     "lr_d": 0.0,
@@ -46,7 +47,9 @@ SMALL = PAPER | {"augment": "color,translation", "hflip": True}
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": PAPER,
     "small": SMALL,
-    "adaptive": SMALL | {"augment_target": 0.6},  # each op at a probability that follows D (ADA's r_t target)
+    # each op at a probability that follows D (ADA's r_t target); where D stays ahead at p = 1, G's
+    # learning rate rises to up to twice D's (Twemoji at half width, 1,500 steps: docs/train.md)
+    "adaptive": SMALL | {"augment_target": 0.6, "g_lr_max": 2.0},
 }
 assert RECIPES.keys() == RECIPE_TITLES.keys(), "train/config.py names every recipe; define each one's options here"
 
@@ -75,6 +78,8 @@ def resolve(
             )
     if "augment" in explicit and not cfg.augment and "augment_target" not in explicit:
         options["augment_target"] = 0.0  # --augment none: the recipe's adaptive target has nothing to adapt
+    if not options.get("augment_target", cfg.augment_target) and "g_lr_max" not in explicit:
+        options["g_lr_max"] = 1.0  # no adaptive augmentation: nothing saturates, G's rate stays --lr
     cfg = cfg.replace(recipe=name, **options)
     if cfg.augment_target and not cfg.augment:
         raise ValueError(

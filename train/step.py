@@ -82,7 +82,8 @@ class GANStep:
 
     The recipe's options act on D's inputs and targets: DiffAugment on every image D sees (a fresh
     draw for each of its three passes; with `augment_target`, each op with the adaptive probability
-    `adaptive.p`, which the caller feeds the step's `d_x_sign`), instance noise of std `noise` (the
+    `adaptive.p`, which the caller feeds the step's `d_x_sign`; past p = 1 it scales G's learning rate
+    by `adaptive.g_scale`, up to `g_lr_max`), instance noise of std `noise` (the
     caller anneals it), a one-sided smoothed target for real images, and D's own learning rate.
     `part` is this process's share of the global batch (the random draws are the global batch's, so
     ranks agree).
@@ -100,7 +101,10 @@ class GANStep:
         self.augment, self.real_label, self.batch = cfg.augment, 1.0 - cfg.label_smoothing, cfg.batch_size
         self.r1 = cfg.r1
         self.part = part or slice(0, cfg.batch_size)
-        self.adaptive = Adaptive(cfg.augment_target, cfg.batch_size) if cfg.augment_target else None
+        self.adaptive = (
+            Adaptive(cfg.augment_target, cfg.batch_size, g_lr_max=cfg.g_lr_max) if cfg.augment_target else None
+        )
+        self.lr_g, self.g_lr_max = cfg.lr, cfg.g_lr_max
         self.opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         self.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d or cfg.lr, betas=(cfg.beta1, cfg.beta2))
         fp16 = execution.amp_dtype == torch.float16
@@ -136,6 +140,9 @@ class GANStep:
         return instance_noise(x, noise, self.batch, self.part)
 
     def _step(self, real: torch.Tensor, z: torch.Tensor, noise: float) -> dict[str, float]:
+        if self.adaptive and self.g_lr_max > 1:  # saturated augmentation answered by a faster G (augment.py)
+            for group in self.opt_g.param_groups:
+                group["lr"] = self.lr_g * self.adaptive.g_scale
         if self.execution.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
         # (1) D: maximise log D(x) + log(1 - D(G(z)))
@@ -173,6 +180,8 @@ class GANStep:
         }
         if self.adaptive:  # what p ran at, and D's sureness of the real images (ADA's r_t) that moves it
             scalars |= {"augment_p": self.adaptive.p, "d_x_sign": torch.sign(out_real).mean().item()}
+            if self.g_lr_max > 1:
+                scalars["g_lr_scale"] = self.adaptive.g_scale
         return scalars
 
     def state_dict(self) -> dict:

@@ -44,9 +44,14 @@ ADVICE = {
     "d-wins": "try --recipe adaptive or small (DiffAugment: D sees augmented images), or a lower --lr-d",
     "collapse": "try --recipe adaptive or small, or resume from checkpoints/best.pt with a lower --lr",
     "runaway": "export checkpoints/best.pt (kept by SWD); to go on, --on-collapse rewind or a lower --lr-d",
-    "saturated": "drop the ops that leak (--augment color,translation: cutout's squares show in the samples "
-    "first) or add --r1 1; a lower --lr-d made it worse (docs/train.md)",
+    "saturated": "try --g-lr-max 2 (G's learning rate rises while D stays ahead: the adaptive recipe's answer), "
+    "drop the ops that leak (cutout's squares show in the samples first) or add --r1 1; a lower --lr-d made it "
+    "worse (docs/train.md)",
 }
+ANSWERED = (  # saturated, where the run's rows show G's learning rate already answering it (g_lr_scale)
+    "the recipe answers with G's learning rate, rising up to --g-lr-max times --lr while D stays ahead "
+    "(g_lr_scale in metrics.jsonl); if the samples show the augmentations, drop the ops that leak (cutout first)"
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class Watch:
         self.loss_g.append(float(row["loss_g"]))
         if "augment_p" in row:
             self.p.append(float(row["augment_p"]))
+        answered = "g_lr_scale" in row
         if "spread" in row:
             self.spreads.append(float(row["spread"]))
         if "swd" in row:
@@ -101,7 +107,8 @@ class Watch:
             message = rule(step)
             if message is not None and kind not in self.active:
                 self.active.add(kind)
-                found = found or Failure(kind, step, f"{message}; {ADVICE[kind]}")
+                advice = ANSWERED if kind == "saturated" and answered else ADVICE[kind]
+                found = found or Failure(kind, step, f"{message}; {advice}")
         return found
 
     @property
