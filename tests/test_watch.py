@@ -281,16 +281,18 @@ def test_the_step_runs_g_at_the_controllers_scale_and_resumes_it_exactly():
 def test_gs_learning_rate_cap_is_checked_and_only_the_adaptive_recipe_sets_it():
     with pytest.raises(ValueError, match=r"g_lr_max must be in \[1, 8\]"):
         TrainConfig(g_lr_max=0.5)
+    paper = TrainConfig(recipe="paper", g_lr_max=2.0)  # the recipe is resolved once the data is known
     with pytest.raises(
-        ValueError, match=r"g_lr_max must be 1 without adaptive augmentation \(augment_target 0\), got 2.0"
+        ValueError, match="--g-lr-max 2 raises G's learning rate .* but this run has none .recipe paper"
     ):
-        TrainConfig(g_lr_max=2.0)
+        recipes.resolve(paper, images=100, explicit={"recipe", "g_lr_max"})
     resolve = recipes.resolve
     assert resolve(TrainConfig(), images=100, explicit=set()).g_lr_max == 2.0
     assert resolve(TrainConfig(recipe="small"), images=100, explicit={"recipe"}).g_lr_max == 1.0
     assert resolve(TrainConfig(augment_target=0.0), images=100, explicit={"augment_target"}).g_lr_max == 1.0
     cfg = TrainConfig(g_lr_max=3.0, augment_target=0.6)
     assert resolve(cfg, images=100, explicit={"g_lr_max"}).g_lr_max == 3.0  # typed: it wins
+    assert resolve(TrainConfig(g_lr_max=3.0), images=100, explicit={"g_lr_max"}).g_lr_max == 3.0  # auto: adaptive
 
 
 @pytest.mark.parametrize(
@@ -395,6 +397,10 @@ def test_unknown_augment_is_one_clear_error(tmp_path, capsys):
     assert "--augment-target must be in [0, 1) (0: always, 0.6: adapt), got 1.5" in capsys.readouterr().err
     assert train_tiny(tmp_path, "--augment", "none", "--augment-target", "0.6") == 2
     assert "--augment-target adapts DiffAugment's probability, but no --augment ops are on" in capsys.readouterr().err
+    assert train_tiny(tmp_path, "--recipe", "paper", "--g-lr-max", "2") == 2
+    assert "--g-lr-max 2 raises G's learning rate when adaptive augmentation saturates" in capsys.readouterr().err
+    assert train_tiny(tmp_path / "typed", "--g-lr-max", "3", "--max-steps", "1") == 0  # auto resolves to adaptive
+    assert json.loads((tmp_path / "typed" / "config.json").read_text())["g_lr_max"] == 3.0
 
 
 def _scored_run(out, name: str, swds: list[float], floor: float | None = 20.0) -> None:

@@ -131,11 +131,6 @@ class TrainConfig:
             problems.append(f"augment_target must be in [0, 1) (0: always, 0.6: adapt), got {self.augment_target}")
         if not 1 <= self.g_lr_max <= 8:
             problems.append(f"g_lr_max must be in [1, 8] (1: G's learning rate stays lr), got {self.g_lr_max}")
-        elif self.g_lr_max > 1 and not self.augment_target:
-            problems.append(
-                f"g_lr_max must be 1 without adaptive augmentation (augment_target 0), got {self.g_lr_max}: it raises "
-                "G's learning rate when that augmentation saturates; set --augment-target (e.g. 0.6) or drop --g-lr-max"
-            )
         if not 0 <= self.label_smoothing < 0.5:
             problems.append(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
         if not 0 <= self.instance_noise <= 2:

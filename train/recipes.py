@@ -86,6 +86,11 @@ def resolve(
             "--augment-target adapts DiffAugment's probability, but no --augment ops are on: name some "
             "(e.g. --augment color,translation,cutout) or drop --augment-target"
         )
+    if cfg.g_lr_max > 1 and not cfg.augment_target:
+        raise ValueError(
+            f"--g-lr-max {cfg.g_lr_max:g} raises G's learning rate when adaptive augmentation saturates, but this "
+            f"run has none (recipe {cfg.recipe}, no --augment-target): use --recipe adaptive or drop --g-lr-max"
+        )
     return cfg
 
 
