@@ -115,14 +115,9 @@ def tuned(model_dir, request):
 @pytest.fixture(scope="session")
 def eager_model(model_dir) -> torch.nn.Module:
     """The unfolded model in eval mode: what a user would run without this project."""
-    from train.checkpoint import load_checkpoint
-    from train.config import TrainConfig
-    from train.model import build_generator
+    from train.checkpoint import load_generator
 
-    state = load_checkpoint(model_dir / "g.pt")
-    g = build_generator(TrainConfig.from_dict(state["config"]))
-    g.load_state_dict(state["generator"])
-    return g.eval()
+    return load_generator(model_dir / "g.pt")[2].eval()
 
 
 def latents(batch_size: int, nz: int = 100) -> np.ndarray:

@@ -115,6 +115,24 @@ def test_evaluate_a_run_and_its_onnx(tiny_run, onnx_model, tmp_path, capsys):
     assert json.loads((tmp_path / "e.json").read_text())["n"] == 64
 
 
+def test_a_checkpoint_is_scored_by_gs_average_as_exported(tiny_run):
+    """evaluate and the other analysis commands decode a checkpoint with G's moving average (what
+    the training SWD scored and export ships), not the raw G that only resumes training."""
+    from train.analysis.decoders import load_decoder
+    from train.model import build_generator
+
+    decode, cfg, label = load_decoder(tiny_run / "checkpoints" / "last.pt")
+    state = load_checkpoint(tiny_run / "checkpoints" / "last.pt")
+    z = np.random.RandomState(0).standard_normal((4, cfg.nz)).astype(np.float32)
+    images = {}
+    for key in ("generator_ema", "generator"):
+        net = build_generator(cfg)
+        net.load_state_dict(state[key])
+        images[key] = net.eval()(torch.from_numpy(z).view(4, -1, 1, 1)).detach().numpy()
+    assert label == "PyTorch step 4 (G's average)"
+    assert np.array_equal(decode(z), images["generator_ema"]) and not np.allclose(decode(z), images["generator"])
+
+
 def test_fashion_classifier_and_in_domain_metrics(tmp_path, monkeypatch):
     root = shared_data("fashion-mnist")
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))

@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from dcgan_runtime.latent import latents_from_seed
-from train.checkpoint import load_checkpoint, resolve_checkpoint
+from train.checkpoint import load_generator
 from train.config import TrainConfig
-from train.model import build_generator
 from train.swd import pixels
 
 Decode = Callable[[np.ndarray], np.ndarray]
@@ -24,7 +23,8 @@ Decode = Callable[[np.ndarray], np.ndarray]
 
 def load_decoder(source: Path) -> tuple[Decode, TrainConfig, str]:
     """(decode(z (N, nz) float32) -> float32 NCHW in [-1, 1], its TrainConfig, a label) for a run,
-    checkpoint or exported .onnx file (run through dcgan_runtime)."""
+    checkpoint (G's moving average where the run kept one, as export and the training SWD use) or
+    exported .onnx file (run through dcgan_runtime)."""
     if source.suffix == ".onnx":
         from dcgan_runtime import Generator, ModelError  # only for .onnx: needs onnxruntime
 
@@ -34,11 +34,9 @@ def load_decoder(source: Path) -> tuple[Decode, TrainConfig, str]:
             raise ValueError(str(e)) from None
         cfg = TrainConfig.from_dict(g.metadata.training_config)
         return (lambda z: g.decode(z, output="float")), cfg, f"ONNX {source.name}"
-    state = load_checkpoint(resolve_checkpoint(source))
-    cfg = TrainConfig.from_dict(state["config"])
-    net = build_generator(cfg)
-    net.load_state_dict(state["generator"])
-    return torch_decoder(net.eval()), cfg, f"PyTorch step {state['step']}"
+    state, cfg, net = load_generator(source)  # G's average where the run kept one: what export ships
+    average = " (G's average)" if "generator_ema" in state else ""
+    return torch_decoder(net.eval()), cfg, f"PyTorch step {state['step']}{average}"
 
 
 def torch_decoder(net: torch.nn.Module) -> Decode:
