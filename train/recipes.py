@@ -1,7 +1,7 @@
 """Training recipes: the paper's, and two small-data ones that keep its architecture and learn from a
 few thousand images (measured in docs/train.md, "When training fails"): `small` augments every image
 D sees (DiffAugment's colour and translation), `adaptive` each at a probability that follows how sure D
-is of the real images.
+is of the real images, and past full strength G's learning rate (up to twice --lr) while D stays ahead.
 
 `resolve` turns `recipe="auto"` into a named recipe once the data set's size is known, and fills
 the recipe's options into the fields the user did not set; the saved config holds the result, so a
