@@ -205,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if a.check:
         missed = [
-            f"{r['set']} {r['recipe']}: {misses(r)}" for r in results if (r["set"], r["recipe"]) in mine and misses(r)
+            f"{r['set']} {r['recipe']}: {why}"
+            for r in results
+            if (r["set"], r["recipe"]) in mine and (why := misses(r))
         ]
         for line in missed:
             print(f"check: {line}", file=sys.stderr)

@@ -65,7 +65,7 @@ class Adaptive:
 
     def __init__(self, target: float, batch: int, images: int = 20_000, interval: int = 4, g_lr_max: float = 1.0):
         self.target, self.batch, self.images, self.interval = target, batch, images, interval
-        self.g_lr_max = g_lr_max
+        self.g_lr_max, self.top = g_lr_max, max(g_lr_max, 1.0)  # top: where the level stops
         self.level, self.signs, self.seen = 0.0, 0.0, 0  # level: p up to 1, then 1 + G's extra scale
 
     @property
@@ -84,7 +84,7 @@ class Adaptive:
         if self.seen == self.interval:
             step = self.interval * self.batch / self.images
             direction = 1.0 if self.signs / self.seen > self.target else -1.0
-            self.level = min(max(self.level + direction * step, 0.0), max(self.g_lr_max, 1.0))
+            self.level = min(max(self.level + direction * step, 0.0), self.top)
             self.signs, self.seen = 0.0, 0
 
     def state_dict(self) -> dict[str, float]:
@@ -95,7 +95,7 @@ class Adaptive:
         before G's learning-rate stage existed has no "level": p is all of it)."""
         p, signs, seen = float(state["p"]), float(state["signs"]), state["seen"]
         level = float(state.get("level", p))
-        fits = 0 <= level <= max(self.g_lr_max, 1.0) and p == min(level, 1.0)
+        fits = 0 <= level <= self.top and p == min(level, 1.0)
         if not (fits and abs(signs) <= self.interval and isinstance(seen, int) and 0 <= seen < self.interval):
             raise ValueError(f"not an adaptive augmentation state: {state!r}")
         self.level, self.signs, self.seen = level, signs, seen

@@ -104,7 +104,7 @@ class GANStep:
         self.adaptive = (
             Adaptive(cfg.augment_target, cfg.batch_size, g_lr_max=cfg.g_lr_max) if cfg.augment_target else None
         )
-        self.lr_g, self.g_lr_max = cfg.lr, cfg.g_lr_max
+        self.lr_g = cfg.lr  # scaled by the controller's g_scale where its g_lr_max is above 1
         self.opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         self.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d or cfg.lr, betas=(cfg.beta1, cfg.beta2))
         fp16 = execution.amp_dtype == torch.float16
@@ -140,7 +140,7 @@ class GANStep:
         return instance_noise(x, noise, self.batch, self.part)
 
     def _step(self, real: torch.Tensor, z: torch.Tensor, noise: float) -> dict[str, float]:
-        if self.adaptive and self.g_lr_max > 1:  # saturated augmentation answered by a faster G (augment.py)
+        if self.adaptive and self.adaptive.g_lr_max > 1:  # saturated augmentation answered by a faster G (augment.py)
             for group in self.opt_g.param_groups:
                 group["lr"] = self.lr_g * self.adaptive.g_scale
         if self.execution.channels_last:
@@ -180,7 +180,7 @@ class GANStep:
         }
         if self.adaptive:  # what p ran at, and D's sureness of the real images (ADA's r_t) that moves it
             scalars |= {"augment_p": self.adaptive.p, "d_x_sign": torch.sign(out_real).mean().item()}
-            if self.g_lr_max > 1:
+            if self.adaptive.g_lr_max > 1:
                 scalars["g_lr_scale"] = self.adaptive.g_scale
         return scalars
 
