@@ -7,9 +7,13 @@ DEMO := runs/demo
 
 .PHONY: demo test lint docs bench clean
 
+# torch's CUDA wheel makes .venv about 7 GB; without the check a full disk shows up as a half-done install.
+DISK_GB ?= 8
 # setuptools announces every editable install with a note (not a deprecation) that folders named like the
 # package take precedence: true and intended here, so that one note is filtered, nothing else.
 $(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c "import shutil, sys; f = shutil.disk_usage('.').free / 2**30; sys.exit(None if f >= $(DISK_GB) \
+	else f'make: .venv needs about $(DISK_GB) GB of free disk (torch is a CUDA build), {f:.1f} GB free here: free some and run make again')"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e ".[dev]"
