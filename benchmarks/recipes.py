@@ -8,7 +8,7 @@ each run's last samples go to --out (default runs/recipes); docs/train.md quotes
 
 Data sets come from ../shared/data (or $DCGAN_DATA): twemoji (3,786 colour emoji, 64 px),
 twemoji-default (the same at the training defaults: widths 64/64, batch 128; about 30 min a run on 2 cores),
-fmnist2k / fmnist5k (seeded subsets of Fashion-MNIST's training split, 32 px grey), faces (the 204
+fmnist1k / fmnist2k / fmnist5k (seeded subsets of Fashion-MNIST's training split, 32 px grey), faces (the 204
 London faces, 64 px); toyfaces10k is the demo's data (10,000 built-in toy faces, 64 px), no download.
 
 twemoji-half is the default run at half width (widths 32/32, batch 128). `--check` is the small-data
@@ -49,6 +49,7 @@ RECIPES = {  # name -> the flags that make it (each option alone on top of the p
     "small-noflip": ["--recipe", "small", "--no-hflip"],  # DiffAugment alone: for sets that are not mirror images
     "adaptive": ["--recipe", "adaptive"],  # DiffAugment at a probability that follows D (ADA's heuristic)
     "adaptive-steady-g": ["--recipe", "adaptive", "--g-lr-max", "1"],  # G's rate not raised when p saturates
+    "adaptive-g4": ["--recipe", "adaptive", "--g-lr-max", "4"],  # G's rate allowed up to 4x, not the recipe's 2x
     "adaptive-0.8": ["--recipe", "adaptive", "--augment-target", "0.8"],  # augmenting only a D surer than ADA's 0.6
     "paper-rewind": ["--recipe", "paper", "--on-collapse", "rewind"],  # the paper's, rewound when it fails
     # a second seed (weights, noise and data order), for the spread between runs
@@ -63,6 +64,7 @@ SETS = {
     "twemoji": ("twemoji64", ["--image-size", "64", "--channels", "3", "--ngf", "32", "--ndf", "16"]),
     "twemoji-default": ("twemoji64", ["--batch-size", "128"]),  # a user's default run: widths 64/64, batch 128
     "twemoji-half": ("twemoji64", ["--ngf", "32", "--ndf", "32", "--batch-size", "128"]),  # the same at half width
+    "fmnist1k": (1_000, ["--image-size", "32", "--channels", "1"]),
     "fmnist2k": (2_000, ["--image-size", "32", "--channels", "1"]),
     "fmnist5k": (5_000, ["--image-size", "32", "--channels", "1"]),
     "faces": ("faces-london/64", ["--image-size", "64", "--channels", "3", "--ngf", "32", "--ndf", "16"]),
