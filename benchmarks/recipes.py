@@ -185,8 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     sets, recipes = a.sets.split(","), a.recipes.split(",")
     unknown = [s for s in sets if s not in SETS] + [r for r in recipes if r not in RECIPES]
-    if unknown or not 1 <= a.steps <= 1_000_000:
-        print(f"error: unknown set or recipe {unknown}, or --steps outside 1..1000000", file=sys.stderr)
+    if unknown:
+        print(f"error: unknown set or recipe: {', '.join(unknown)} (`--help` lists them)", file=sys.stderr)
+        return 2
+    if not 1 <= a.steps <= 1_000_000:
+        print(f"error: --steps {a.steps} is outside 1..1000000", file=sys.stderr)
         return 2
     if not shared_data().is_dir():
         print(f"error: no real data at {shared_data()}: set DCGAN_DATA to the shared data folder", file=sys.stderr)

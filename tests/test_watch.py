@@ -427,10 +427,10 @@ def _scored_run(out, name: str, swds: list[float], floor: float | None = 20.0) -
     Image.new("RGB", (8 * 10 + 2, 8 * 10 + 2), "gray").save(run / "samples" / "step000003.png")
 
 
-def test_the_recipes_benchmark_tabulates_runs_and_keeps_earlier_rows(tmp_path, monkeypatch):
+def test_the_recipes_benchmark_tabulates_runs_and_keeps_earlier_rows(tmp_path, monkeypatch, capsys):
     """`python -m benchmarks.recipes` over runs already trained and scored (training and evaluate are
     tested apart): a row each from metrics.jsonl and eval.json, a second call keeps the first's rows,
-    the side-by-side picture; unknown names are refused."""
+    the side-by-side picture; unknown names and steps out of range are refused, each named."""
     from benchmarks import recipes as bench
 
     monkeypatch.setenv("DCGAN_DATA", str(tmp_path))
@@ -446,7 +446,13 @@ def test_the_recipes_benchmark_tabulates_runs_and_keeps_earlier_rows(tmp_path, m
     assert rows[0]["ceiling_swd"] == 9.0 and rows[1]["train_swd_last"] == 80.0 and rows[1]["train_swd_floor"] == 20.0
     assert (out / "results.md").read_text().count("| toyfaces10k |") == 2
     assert Image.open(out / "toyfaces10k.png").size == (2 * 42 + 8, 42)  # two 4x4 crops side by side
-    assert bench.main(["--sets", "nope", "--out", str(out)]) == 2
+    capsys.readouterr()
+    assert bench.main(["--sets", "nope,toyfaces10k", "--recipes", "paper,nah", "--out", str(out)]) == 2
+    assert bench.main(["--sets", "toyfaces10k", "--steps", "0", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: unknown set or recipe: nope, nah (`--help` lists them)",
+        "error: --steps 0 is outside 1..1000000",
+    ]
 
 
 @pytest.mark.parametrize(
